@@ -1,0 +1,42 @@
+/// One table of limits for everything the parsers accept. Values far above any real model, low enough
+/// that a hostile file cannot make us allocate or loop without bound.
+public enum Limits {
+    /// GGUF metadata key/value pairs.
+    public static let maxMetadataCount: UInt64 = 1 << 20
+    /// Tensors in one file.
+    public static let maxTensorCount: UInt64 = 1 << 20
+    /// One string (key, value or array element), in bytes.
+    public static let maxStringBytes: UInt64 = 1 << 26
+    /// Elements of one metadata array.
+    public static let maxArrayCount: UInt64 = 1 << 28
+    /// Nesting depth of arrays inside arrays.
+    public static let maxArrayDepth = 4
+    /// Tensor dimensions.
+    public static let maxDims = 4
+    /// Elements of one tensor.
+    public static let maxTensorElements: Int64 = 1 << 40
+    /// Vocabulary entries.
+    public static let maxVocab = 1 << 22
+    /// Transformer layers, heads, widths.
+    public static let maxLayers = 1024
+    public static let maxHeads = 4096
+    public static let maxWidth = 1 << 20
+    public static let maxContext = 1 << 24
+    /// Safetensors JSON header.
+    public static let maxSafetensorsHeader: UInt64 = 100 << 20
+}
+
+/// Checked arithmetic helpers: every product of counts read from a file goes through these.
+@inline(__always)
+func checkedMul(_ a: Int64, _ b: Int64, _ what: @autoclosure () -> String) throws -> Int64 {
+    let (r, o) = a.multipliedReportingOverflow(by: b)
+    if o { throw MIIError.format("\(what()): size overflows") }
+    return r
+}
+
+@inline(__always)
+func checkedAdd(_ a: Int64, _ b: Int64, _ what: @autoclosure () -> String) throws -> Int64 {
+    let (r, o) = a.addingReportingOverflow(b)
+    if o { throw MIIError.format("\(what()): size overflows") }
+    return r
+}

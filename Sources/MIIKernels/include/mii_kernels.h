@@ -1,0 +1,128 @@
+/*
+ * mii_kernels.h - the C kernel layer of libmii (internal; not part of the public mii.h).
+ *
+ * Every kernel has a plain scalar reference twin (suffix _ref, in reference.c) and a dispatched
+ * entry point that picks the best implementation for the running CPU at run time
+ * (__builtin_cpu_supports; AVX-512 / AVX2+FMA / VNNI / scalar). Optimized per-ISA code lives in
+ * its own file compiled with __attribute__((target(...))), never with global -m flags.
+ *
+ * Tensor type ids are GGML's (GGUF's) type ids.
+ * A "row" of a quantized matrix is `cols` elements = cols / block_elems blocks, stored contiguously;
+ * `cols` must be a multiple of the type's block size (callers check this at load time).
+ */
+#ifndef MII_KERNELS_H
+#define MII_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum miik_type {
+    MIIK_F32 = 0,
+    MIIK_F16 = 1,
+    MIIK_Q4_0 = 2,
+    MIIK_Q4_1 = 3,
+    MIIK_Q5_0 = 6,
+    MIIK_Q5_1 = 7,
+    MIIK_Q8_0 = 8,
+    MIIK_Q8_1 = 9,
+    MIIK_Q2_K = 10,
+    MIIK_Q3_K = 11,
+    MIIK_Q4_K = 12,
+    MIIK_Q5_K = 13,
+    MIIK_Q6_K = 14,
+    MIIK_Q8_K = 15,
+    MIIK_BF16 = 30,
+};
+
+/* Elements per block (1 for F32/F16/BF16, 32 for Q4_0..Q8_1, 256 for K types); 0 if unsupported. */
+int64_t miik_block_elems(int type);
+/* Bytes per block; 0 if unsupported. */
+int64_t miik_block_bytes(int type);
+/* 1 if the engine can compute with this type (dequantize + matvec). */
+int miik_type_supported(int type);
+
+/* ---- CPU features and dispatch ---------------------------------------------------------- */
+enum miik_isa { MIIK_ISA_SCALAR = 0, MIIK_ISA_AVX2 = 1, MIIK_ISA_AVX512 = 2 };
+/* Bit set: 1 avx2, 2 fma, 4 f16c, 8 avx512f, 16 avx512bw, 32 avx512vl, 64 avx512vnni, 128 avx512bf16, 256 avxvnni */
+uint32_t miik_cpu_features(void);
+/* The ISA level the dispatcher chose (after MIIK_FORCE_ISA / miik_force_isa). */
+int miik_active_isa(void);
+/* Force a lower ISA level (for tests and benchmarks). Returns the level in effect (never above what
+ * the CPU supports). Not thread-safe: call before computing. */
+int miik_force_isa(int isa);
+/* Human-readable name of the kernel set in use, e.g. "avx512+vnni". */
+const char *miik_isa_name(void);
+
+/* ---- Conversions ------------------------------------------------------------------------ */
+float miik_fp16_to_fp32(uint16_t h);
+uint16_t miik_fp32_to_fp16(float f);
+float miik_bf16_to_fp32(uint16_t h);
+
+/* ---- Dequantization --------------------------------------------------------------------- */
+/* dst[0..n) = dequantized values of `n` elements (a multiple of the block size) starting at src. */
+void miik_dequantize_ref(int type, const void *src, float *dst, int64_t n);
+void miik_dequantize(int type, const void *src, float *dst, int64_t n);
+
+/* ---- Float vector helpers (dispatched) --------------------------------------------------- */
+float miik_dot_f32(const float *a, const float *b, int64_t n);
+/* y += a * x */
+void miik_axpy_f32(float a, const float *x, float *y, int64_t n);
+float miik_dot_f32_ref(const float *a, const float *b, int64_t n);
+
+/* ---- Matrix x vector, precise mode (float32 activations) -------------------------------- */
+/* For r in [r0, r1): y[r] = sum_c W[r][c] * x[c].
+ * W: first row at `w`, rows `row_bytes` apart, each `cols` elements of `type`. */
+void miik_matvec_ref(int type, const void *w, size_t row_bytes, int64_t cols,
+                     const float *x, float *y, int64_t r0, int64_t r1);
+void miik_matvec(int type, const void *w, size_t row_bytes, int64_t cols,
+                 const float *x, float *y, int64_t r0, int64_t r1);
+
+/* Matrix x several vectors: for t in [0, n_tok), r in [r0, r1):
+ *   y[t * ldy + r] = sum_c W[r][c] * x[t * ldx + c]
+ * `scratch` holds at least `cols` floats (per calling thread). */
+void miik_matmul(int type, const void *w, size_t row_bytes, int64_t cols,
+                 const float *x, int64_t ldx, int64_t n_tok, float *y, int64_t ldy,
+                 int64_t r0, int64_t r1, float *scratch);
+void miik_matmul_ref(int type, const void *w, size_t row_bytes, int64_t cols,
+                     const float *x, int64_t ldx, int64_t n_tok, float *y, int64_t ldy,
+                     int64_t r0, int64_t r1, float *scratch);
+
+/* ---- Fast mode: 8-bit activations ------------------------------------------------------- */
+/* Activations quantized per 32 elements: struct miik_q8a { float d; float s; int8_t q[32]; }
+ * where x[i] ~= d * q[i] and s = d * sum(q). 40 bytes per block. n must be a multiple of 32. */
+typedef struct { float d; float s; int8_t q[32]; } miik_q8a;
+void miik_quantize_act_ref(const float *x, miik_q8a *dst, int64_t n);
+void miik_quantize_act(const float *x, miik_q8a *dst, int64_t n);
+/* 1 if `type` has an 8-bit-activation dot product (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0). */
+int miik_type_has_q8_path(int type);
+/* Like miik_matvec, with x given as quantized activations (cols/32 blocks). */
+void miik_matvec_q8_ref(int type, const void *w, size_t row_bytes, int64_t cols,
+                        const miik_q8a *xq, float *y, int64_t r0, int64_t r1);
+void miik_matvec_q8(int type, const void *w, size_t row_bytes, int64_t cols,
+                    const miik_q8a *xq, float *y, int64_t r0, int64_t r1);
+/* Several activation rows: xq row t starts at xq + t * (cols/32). y[t*ldy + r]. */
+void miik_matmul_q8(int type, const void *w, size_t row_bytes, int64_t cols,
+                    const miik_q8a *xq, int64_t n_tok, float *y, int64_t ldy,
+                    int64_t r0, int64_t r1);
+
+/* ---- Thread pool (threadpool.c) --------------------------------------------------------- */
+/* A fixed pool of n_threads-1 workers; the calling thread is worker 0 and works too.
+ * Workers spin briefly between jobs, then park on a futex. */
+typedef struct miik_pool miik_pool;
+typedef void (*miik_task_fn)(void *ctx, int ith, int nth);
+/* Returns NULL on failure (errno set). n_threads >= 1. */
+miik_pool *miik_pool_create(int n_threads);
+void miik_pool_free(miik_pool *pool);
+int miik_pool_threads(const miik_pool *pool);
+/* Runs fn(ctx, ith, nth) for ith in [0, nth) on the pool (nth = pool threads), returns when all
+ * are done. Only one thread may call run on a given pool at a time. */
+void miik_pool_run(miik_pool *pool, miik_task_fn fn, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
