@@ -26,6 +26,8 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CNuma", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
+        // include/mii.h as a Swift module, so the exports are written against the real C declarations.
+        .systemLibrary(name: "CMIIHeader"),
         .target(
             name: "MIIKernels",
             cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-Wall", "-Wextra"])],
@@ -36,7 +38,7 @@ let package = Package(
             dependencies: ["MIIKernels", "COpenBLAS", "CNuma"],
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
         ),
-        .target(name: "MIICExport", dependencies: ["MIICore"]),
+        .target(name: "MIICExport", dependencies: ["MIICore", "CMIIHeader"]),
         .target(name: "MIILinkFlags", linkerSettings: soFlags),
         .executableTarget(name: "MIICLI", dependencies: ["MIICore"], path: "Sources/mii"),
         .testTarget(name: "MIIKernelsTests", dependencies: ["MIIKernels"]),

@@ -122,6 +122,17 @@ int miik_pool_threads(const miik_pool *pool);
  * are done. Only one thread may call run on a given pool at a time. */
 void miik_pool_run(miik_pool *pool, miik_task_fn fn, void *ctx);
 
+
+/* ---- Atomic flags (atomics.c) ----------------------------------------------------------- */
+/* An int with acquire/release semantics, for cancellation flags and counters shared between threads. */
+typedef struct miik_flag miik_flag;
+miik_flag *miik_flag_create(void);   /* starts at 0; NULL when out of memory */
+void miik_flag_free(miik_flag *f);
+void miik_flag_set(miik_flag *f, int v);
+int miik_flag_get(const miik_flag *f);
+int miik_flag_exchange(miik_flag *f, int v);   /* returns the previous value */
+int miik_flag_add(miik_flag *f, int delta);    /* returns the new value */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,82 @@
+import MIIKernels
+
+/// How matrix products are computed.
+public enum PrecisionMode: String, Sendable, CaseIterable {
+    /// Weights dequantized on the fly, float32 activations and accumulation.
+    case precise
+    /// 8-bit activations against quantized weights (integer dot products) where the weight type allows.
+    case fast
+}
+
+/// Per-thread scratch buffers shared by the kernels of one forward pass.
+final class KernelScratch {
+    let threads: Int
+    let floatsPerThread: Int
+    let buffer: UnsafeMutablePointer<Float>
+    /// Quantized activations for fast mode: [n_tokens, cols/32] blocks.
+    private(set) var q8: UnsafeMutablePointer<miik_q8a>
+    private(set) var q8Capacity: Int
+
+    init(threads: Int, floatsPerThread: Int) {
+        self.threads = threads
+        self.floatsPerThread = floatsPerThread
+        buffer = .allocate(capacity: threads * floatsPerThread)
+        q8Capacity = 0
+        q8 = .allocate(capacity: 1)
+    }
+
+    func thread(_ ith: Int) -> UnsafeMutablePointer<Float> { buffer + ith * floatsPerThread }
+
+    func q8Buffer(blocks: Int) -> UnsafeMutablePointer<miik_q8a> {
+        if blocks > q8Capacity {
+            q8.deallocate()
+            q8 = .allocate(capacity: blocks)
+            q8Capacity = blocks
+        }
+        return q8
+    }
+
+    deinit {
+        buffer.deallocate()
+        q8.deallocate()
+    }
+}
+
+/// y = x W^T for a batch of tokens, on the pool: `x` is [n, w.cols], `y` is [n, w.rows].
+/// Rows are split between threads; each thread reads its share of the weight once for all tokens.
+func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutablePointer<Float>,
+            pool: ThreadPool, mode: PrecisionMode, scratch: KernelScratch) {
+    let type = Int32(w.type.rawValue)
+    let cols = Int64(w.cols)
+    let rows = w.rows
+    let rowBytes = w.rowBytes
+    if mode == .fast && miik_type_has_q8_path(type) != 0 {
+        let blocksPerRow = w.cols / 32
+        let xq = scratch.q8Buffer(blocks: n * blocksPerRow)
+        pool.run { ith, nth in
+            let t = ThreadPool.chunk(n, ith, nth)
+            for i in t { miik_quantize_act(x + i * w.cols, xq + i * blocksPerRow, cols) }
+        }
+        pool.run { ith, nth in
+            let r = ThreadPool.chunk(rows, ith, nth, align: 16)
+            if r.isEmpty { return }
+            if n == 1 {
+                miik_matvec_q8(type, w.data, rowBytes, cols, xq, y, Int64(r.lowerBound), Int64(r.upperBound))
+            } else {
+                miik_matmul_q8(type, w.data, rowBytes, cols, xq, Int64(n), y, Int64(rows),
+                               Int64(r.lowerBound), Int64(r.upperBound))
+            }
+        }
+        return
+    }
+    pool.run { ith, nth in
+        let r = ThreadPool.chunk(rows, ith, nth, align: 16)
+        if r.isEmpty { return }
+        if n == 1 {
+            miik_matvec(type, w.data, rowBytes, cols, x, y, Int64(r.lowerBound), Int64(r.upperBound))
+        } else {
+            miik_matmul(type, w.data, rowBytes, cols, x, cols, Int64(n), y, Int64(rows),
+                        Int64(r.lowerBound), Int64(r.upperBound), scratch.thread(ith))
+        }
+    }
+}

@@ -1,0 +1,308 @@
+import MIIKernels
+
+/// The Llama decoder: RMSNorm, RoPE, grouped-query attention, SwiGLU MLP, tied or separate output head,
+/// optional q/k/v biases. Other architectures of this shape (Qwen2, Mistral) reuse it with their own
+/// configuration (see their files).
+public final class LlamaDecoder: @unchecked Sendable {
+    public struct Layer {
+        let attnNorm: [Float]          // [n_embd]
+        let wq: WeightMatrix           // [q_dim, n_embd]
+        let wk: WeightMatrix           // [kv_dim, n_embd]
+        let wv: WeightMatrix           // [kv_dim, n_embd]
+        let wo: WeightMatrix           // [n_embd, q_dim]
+        let bq: [Float]?, bk: [Float]?, bv: [Float]?
+        let ffnNorm: [Float]           // [n_embd]
+        let wGate: WeightMatrix        // [n_ff, n_embd]
+        let wUp: WeightMatrix          // [n_ff, n_embd]
+        let wDown: WeightMatrix        // [n_embd, n_ff]
+    }
+
+    public let config: DecoderConfig
+    let tokenEmbedding: WeightMatrix   // [n_vocab, n_embd]
+    let outputNorm: [Float]            // [n_embd]
+    let output: WeightMatrix           // [n_vocab, n_embd] (the embedding when tied)
+    let layers: [Layer]
+    /// 1 / base^(2i/d) for i < rope_dims/2, with per-frequency factors applied (`rope_freqs.weight`).
+    let invFreq: [Float]
+    /// Every weight matrix, for `mii info`.
+    public var matrices: [WeightMatrix] {
+        var all = [tokenEmbedding]
+        for l in layers { all += [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown] }
+        if !config.tiedEmbeddings { all.append(output) }
+        return all
+    }
+
+    public init(config: DecoderConfig, tensors: TensorSource) throws {
+        self.config = config
+        let c = config
+        tokenEmbedding = try tensors.matrix("token_embd.weight", rows: c.nVocab, cols: c.nEmbd)
+        outputNorm = try tensors.vector("output_norm.weight", count: c.nEmbd)
+        output = c.tiedEmbeddings ? tokenEmbedding
+            : try tensors.matrix("output.weight", rows: c.nVocab, cols: c.nEmbd)
+        var layers: [Layer] = []
+        for i in 0..<c.nLayer {
+            let p = "blk.\(i)."
+            layers.append(Layer(
+                attnNorm: try tensors.vector(p + "attn_norm.weight", count: c.nEmbd),
+                wq: try tensors.matrix(p + "attn_q.weight", rows: c.qDim, cols: c.nEmbd),
+                wk: try tensors.matrix(p + "attn_k.weight", rows: c.kvDim, cols: c.nEmbd),
+                wv: try tensors.matrix(p + "attn_v.weight", rows: c.kvDim, cols: c.nEmbd),
+                wo: try tensors.matrix(p + "attn_output.weight", rows: c.nEmbd, cols: c.qDim),
+                bq: try tensors.optionalVector(p + "attn_q.bias", count: c.qDim),
+                bk: try tensors.optionalVector(p + "attn_k.bias", count: c.kvDim),
+                bv: try tensors.optionalVector(p + "attn_v.bias", count: c.kvDim),
+                ffnNorm: try tensors.vector(p + "ffn_norm.weight", count: c.nEmbd),
+                wGate: try tensors.matrix(p + "ffn_gate.weight", rows: c.nFF, cols: c.nEmbd),
+                wUp: try tensors.matrix(p + "ffn_up.weight", rows: c.nFF, cols: c.nEmbd),
+                wDown: try tensors.matrix(p + "ffn_down.weight", rows: c.nEmbd, cols: c.nFF)))
+        }
+        self.layers = layers
+        let half = c.ropeDims / 2
+        let factors = try tensors.optionalVector("rope_freqs.weight", count: half)
+        var inv = [Float](repeating: 0, count: half)
+        for i in 0..<half {
+            var f = 1.0 / Double(c.ropeBase).pow(Double(2 * i) / Double(c.ropeDims))
+            if let factors {
+                guard factors[i].isFinite && factors[i] > 0 else {
+                    throw MIIError.format("rope_freqs.weight[\(i)] = \(factors[i]) is not a positive number")
+                }
+                f /= Double(factors[i])
+            }
+            inv[i] = Float(f / Double(c.ropeLinearScale))
+        }
+        invFreq = inv
+    }
+
+    // MARK: - forward
+
+    /// Runs `tokens` (at positions startPos...) through the model, appending their keys/values to
+    /// `state`'s cache. Writes logits for the last token into `logits[0..<n_vocab]`, or for every token
+    /// (`[n, n_vocab]`) when `allLogits` is set. Token ids and capacity are checked by the caller.
+    func forward(_ tokens: UnsafeBufferPointer<Int32>, startPos: Int, state: DecoderState,
+                 pool: ThreadPool, mode: PrecisionMode, allLogits: Bool,
+                 logits: UnsafeMutablePointer<Float>, shouldCancel: () -> Bool) throws {
+        let c = config
+        var done = 0
+        while done < tokens.count {
+            if shouldCancel() { throw MIIError(.cancelled, "cancelled") }
+            let n = min(state.batch, tokens.count - done)
+            let chunk = UnsafeBufferPointer(rebasing: tokens[done..<(done + n)])
+            let isLast = done + n == tokens.count
+            forwardChunk(chunk, pos0: startPos + done, state: state, pool: pool, mode: mode)
+            if allLogits {
+                head(state, rows: 0..<n, out: logits + done * c.nVocab, pool: pool, mode: mode)
+            } else if isLast {
+                head(state, rows: (n - 1)..<n, out: logits, pool: pool, mode: mode)
+            }
+            done += n
+        }
+    }
+
+    /// Final norm and output projection for the given rows of the chunk just computed.
+    private func head(_ s: DecoderState, rows: Range<Int>, out: UnsafeMutablePointer<Float>,
+                      pool: ThreadPool, mode: PrecisionMode) {
+        let c = config
+        for t in rows {
+            rmsNorm(s.x + t * c.nEmbd, outputNorm, s.xn + (t - rows.lowerBound) * c.nEmbd, c.nEmbd, c.normEps)
+        }
+        linear(output, s.xn, rows.count, out, pool: pool, mode: mode, scratch: s.scratch)
+    }
+
+    private func forwardChunk(_ tokens: UnsafeBufferPointer<Int32>, pos0: Int, state s: DecoderState,
+                              pool: ThreadPool, mode: PrecisionMode) {
+        let c = config
+        let n = tokens.count
+        let nEmbd = c.nEmbd
+        // x [n, n_embd] = embedding rows
+        for (t, id) in tokens.enumerated() {
+            tokenEmbedding.dequantizeRow(Int(id), into: s.x + t * nEmbd)
+        }
+        // cos/sin [n, rope_dims/2] for these positions
+        let half = c.ropeDims / 2
+        for t in 0..<n {
+            let pos = Float(pos0 + t)
+            for i in 0..<half {
+                let a = pos * invFreq[i]
+                s.ropeCos[t * half + i] = cosf(a)
+                s.ropeSin[t * half + i] = sinf(a)
+            }
+        }
+        for (li, L) in layers.enumerated() {
+            // attention block
+            for t in 0..<n {
+                rmsNorm(s.x + t * nEmbd, L.attnNorm, s.xn + t * nEmbd, nEmbd, c.normEps)
+            }
+            linear(L.wq, s.xn, n, s.q, pool: pool, mode: mode, scratch: s.scratch)
+            let kNew = s.keys(layer: li) + pos0 * c.kvDim     // [n, kv_dim] inside the cache
+            let vNew = s.values(layer: li) + pos0 * c.kvDim
+            linear(L.wk, s.xn, n, kNew, pool: pool, mode: mode, scratch: s.scratch)
+            linear(L.wv, s.xn, n, vNew, pool: pool, mode: mode, scratch: s.scratch)
+            if let b = L.bq { addBias(s.q, b, rows: n) }
+            if let b = L.bk { addBias(kNew, b, rows: n) }
+            if let b = L.bv { addBias(vNew, b, rows: n) }
+            applyRope(s.q, heads: c.nHead, n: n, s)
+            applyRope(kNew, heads: c.nHeadKV, n: n, s)
+            attention(layer: li, n: n, pos0: pos0, s, pool: pool)
+            linear(L.wo, s.attn, n, s.xn, pool: pool, mode: mode, scratch: s.scratch)
+            add(s.x, s.xn, n * nEmbd)
+            // MLP block
+            for t in 0..<n {
+                rmsNorm(s.x + t * nEmbd, L.ffnNorm, s.xn + t * nEmbd, nEmbd, c.normEps)
+            }
+            linear(L.wGate, s.xn, n, s.gate, pool: pool, mode: mode, scratch: s.scratch)
+            linear(L.wUp, s.xn, n, s.up, pool: pool, mode: mode, scratch: s.scratch)
+            let total = n * c.nFF
+            for i in 0..<total {
+                let g = s.gate[i]
+                s.gate[i] = g / (1 + expf(-g)) * s.up[i]
+            }
+            linear(L.wDown, s.gate, n, s.xn, pool: pool, mode: mode, scratch: s.scratch)
+            add(s.x, s.xn, n * nEmbd)
+        }
+    }
+
+    private func addBias(_ y: UnsafeMutablePointer<Float>, _ b: [Float], rows: Int) {
+        let d = b.count
+        b.withUnsafeBufferPointer { bp in
+            for t in 0..<rows {
+                let row = y + t * d
+                for i in 0..<d { row[i] += bp[i] }
+            }
+        }
+    }
+
+    private func applyRope(_ x: UnsafeMutablePointer<Float>, heads: Int, n: Int, _ s: DecoderState) {
+        let c = config
+        let half = c.ropeDims / 2
+        let stride = heads * c.headDim
+        for t in 0..<n {
+            let cs = s.ropeCos + t * half
+            let sn = s.ropeSin + t * half
+            for h in 0..<heads {
+                let v = x + t * stride + h * c.headDim
+                switch c.ropePairing {
+                case .adjacent:
+                    for i in 0..<half {
+                        let a = v[2 * i], b = v[2 * i + 1]
+                        v[2 * i] = a * cs[i] - b * sn[i]
+                        v[2 * i + 1] = a * sn[i] + b * cs[i]
+                    }
+                case .half:
+                    for i in 0..<half {
+                        let a = v[i], b = v[i + half]
+                        v[i] = a * cs[i] - b * sn[i]
+                        v[i + half] = a * sn[i] + b * cs[i]
+                    }
+                }
+            }
+        }
+    }
+
+    /// Causal grouped-query attention for the n new tokens; writes s.attn [n, q_dim].
+    private func attention(layer: Int, n: Int, pos0: Int, _ s: DecoderState, pool: ThreadPool) {
+        let c = config
+        let hd = c.headDim
+        let group = c.nHead / c.nHeadKV
+        let scale = 1 / Float(hd).squareRoot()
+        let K = s.keys(layer: layer)
+        let V = s.values(layer: layer)
+        let items = n * c.nHead
+        pool.run { ith, nth in
+            let scores = s.scores + ith * s.maxContext
+            for item in ThreadPool.chunk(items, ith, nth) {
+                let t = item / c.nHead
+                let h = item % c.nHead
+                let kvh = h / group
+                let q = s.q + t * c.qDim + h * hd
+                let len = pos0 + t + 1
+                var mx = -Float.infinity
+                for j in 0..<len {
+                    let sc = miik_dot_f32(q, K + j * c.kvDim + kvh * hd, Int64(hd)) * scale
+                    scores[j] = sc
+                    if sc > mx { mx = sc }
+                }
+                var sum: Float = 0
+                for j in 0..<len {
+                    let e = expf(scores[j] - mx)
+                    scores[j] = e
+                    sum += e
+                }
+                let out = s.attn + t * c.qDim + h * hd
+                out.initialize(repeating: 0, count: hd)
+                let inv = 1 / sum
+                for j in 0..<len {
+                    miik_axpy_f32(scores[j] * inv, V + j * c.kvDim + kvh * hd, out, Int64(hd))
+                }
+            }
+        }
+    }
+}
+
+// MARK: - small float helpers
+
+@inline(__always)
+func rmsNorm(_ x: UnsafePointer<Float>, _ w: [Float], _ out: UnsafeMutablePointer<Float>, _ n: Int, _ eps: Float) {
+    var ss: Float = 0
+    for i in 0..<n { ss += x[i] * x[i] }
+    let inv = 1 / (ss / Float(n) + eps).squareRoot()
+    w.withUnsafeBufferPointer { wp in
+        for i in 0..<n { out[i] = x[i] * inv * wp[i] }
+    }
+}
+
+@inline(__always)
+func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+    for i in 0..<n { y[i] += x[i] }
+}
+
+extension Double {
+    func pow(_ e: Double) -> Double { Glibc.pow(self, e) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Registration of the `llama` GGUF architecture (also used by Mistral-style files).
+enum Llama {
+    static func loadGGUF(_ g: GGUFFile) throws -> LanguageModelNetwork {
+        // llama.cpp's converter permutes Q/K rows of `llama` models, so RoPE pairs adjacent elements.
+        let arch = g.architecture ?? "llama"
+        let cfg = try DecoderConfig.fromGGUF(g, arch: arch, pairing: .adjacent)
+        return try LlamaDecoder(config: cfg, tensors: g)
+    }
+}
+
+extension LlamaDecoder: LanguageModelNetwork {
+    public var architecture: String { config.architecture }
+    public var vocabSize: Int { config.nVocab }
+    public var contextLength: Int { config.contextLength }
+    public var weightMatrices: [WeightMatrix] { matrices }
+    public var shapeSummary: [(String, String)] {
+        let c = config
+        return [
+            ("layers", "\(c.nLayer)"), ("embedding", "\(c.nEmbd)"), ("ffn", "\(c.nFF)"),
+            ("heads", "\(c.nHead) (kv \(c.nHeadKV), head_dim \(c.headDim))"),
+            ("vocab", "\(c.nVocab)"), ("context", "\(c.contextLength)"),
+            ("rope", "base \(c.ropeBase), dims \(c.ropeDims), pairing \(c.ropePairing.rawValue), scale \(c.ropeLinearScale)"),
+            ("norm_eps", "\(c.normEps)"), ("tied_embeddings", "\(c.tiedEmbeddings)"),
+        ]
+    }
+
+    public func makeState(maxContext: Int, batch: Int, threads: Int) throws -> AnyObject {
+        try DecoderState(config: config, maxContext: maxContext, batch: batch, threads: threads)
+    }
+
+    public func forward(_ tokens: UnsafeBufferPointer<Int32>, startPos: Int, state: AnyObject, pool: ThreadPool,
+                        mode: PrecisionMode, allLogits: Bool, logits: UnsafeMutablePointer<Float>,
+                        shouldCancel: () -> Bool) throws {
+        guard let s = state as? DecoderState, s.config.nEmbd == config.nEmbd else {
+            throw MIIError.argument("state does not belong to this model")
+        }
+        if startPos + tokens.count > s.maxContext {
+            throw MIIError(.contextFull, "\(startPos + tokens.count) tokens exceed the context of \(s.maxContext)")
+        }
+        try forward(tokens, startPos: startPos, state: s, pool: pool, mode: mode, allLogits: allLogits,
+                    logits: logits, shouldCancel: shouldCancel)
+    }
+}

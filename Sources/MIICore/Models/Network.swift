@@ -1,0 +1,39 @@
+/// What the runtime needs from an architecture: a forward pass over a sequence with a KV cache.
+/// Each architecture lives in its own file and registers itself in `ArchitectureRegistry`.
+public protocol LanguageModelNetwork: AnyObject, Sendable {
+    var architecture: String { get }
+    var vocabSize: Int { get }
+    var contextLength: Int { get }
+    /// Short description of shapes for `mii info`.
+    var shapeSummary: [(String, String)] { get }
+    /// Weight matrices (for `mii info` and memory planning).
+    var weightMatrices: [WeightMatrix] { get }
+    /// Per-sequence state (KV cache, buffers) for up to `maxContext` tokens.
+    func makeState(maxContext: Int, batch: Int, threads: Int) throws -> AnyObject
+    /// Appends `tokens` at `startPos` to the state's cache and writes logits (last token, or all).
+    func forward(_ tokens: UnsafeBufferPointer<Int32>, startPos: Int, state: AnyObject, pool: ThreadPool,
+                 mode: PrecisionMode, allLogits: Bool, logits: UnsafeMutablePointer<Float>,
+                 shouldCancel: () -> Bool) throws
+}
+
+/// Maps GGUF `general.architecture` values to loaders.
+public enum ArchitectureRegistry {
+    public typealias GGUFLoader = @Sendable (GGUFFile) throws -> LanguageModelNetwork
+
+    public static let gguf: [String: GGUFLoader] = [
+        "llama": Llama.loadGGUF,
+        "mistral": Llama.loadGGUF,
+        "qwen2": Qwen2.loadGGUF,
+    ]
+
+    public static func loadGGUF(_ g: GGUFFile) throws -> LanguageModelNetwork {
+        guard let arch = g.architecture else {
+            throw MIIError.format("GGUF: general.architecture is missing")
+        }
+        guard let loader = gguf[arch] else {
+            let known = gguf.keys.sorted().joined(separator: ", ")
+            throw MIIError.unsupported("architecture '\(arch)' is not supported (supported: \(known))")
+        }
+        return try loader(g)
+    }
+}

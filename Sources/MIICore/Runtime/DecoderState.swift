@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One sequence's working memory: the KV cache and the activation buffers of a forward pass.
+/// Large buffers come from calloc, so untouched pages of a long context cost no resident memory.
+final class DecoderState {
+    let config: DecoderConfig
+    /// Tokens the cache can hold.
+    let maxContext: Int
+    /// Tokens per forward chunk.
+    let batch: Int
+    let threads: Int
+
+    private let kCache: UnsafeMutablePointer<Float>   // [n_layer, max_context, kv_dim]
+    private let vCache: UnsafeMutablePointer<Float>   // [n_layer, max_context, kv_dim]
+    let x: UnsafeMutablePointer<Float>       // [batch, n_embd] residual stream
+    let xn: UnsafeMutablePointer<Float>      // [batch, n_embd] normed input / block output
+    let q: UnsafeMutablePointer<Float>       // [batch, q_dim]
+    let attn: UnsafeMutablePointer<Float>    // [batch, q_dim]
+    let gate: UnsafeMutablePointer<Float>    // [batch, n_ff]
+    let up: UnsafeMutablePointer<Float>      // [batch, n_ff]
+    let ropeCos: UnsafeMutablePointer<Float> // [batch, rope_dims/2]
+    let ropeSin: UnsafeMutablePointer<Float> // [batch, rope_dims/2]
+    let scores: UnsafeMutablePointer<Float>  // [threads, max_context]
+    let scratch: KernelScratch
+
+    init(config c: DecoderConfig, maxContext: Int, batch: Int, threads: Int) throws {
+        self.config = c
+        self.maxContext = maxContext
+        self.batch = batch
+        self.threads = threads
+        func alloc(_ count: Int, _ what: String) throws -> UnsafeMutablePointer<Float> {
+            guard count > 0, count < Int.max / 8,
+                  let p = calloc(count, MemoryLayout<Float>.stride) else {
+                throw MIIError(.outOfMemory, "cannot allocate \(what) (\(count) floats)")
+            }
+            return p.assumingMemoryBound(to: Float.self)
+        }
+        let (cacheElems, o1) = c.nLayer.multipliedReportingOverflow(by: maxContext)
+        let (cacheTotal, o2) = cacheElems.multipliedReportingOverflow(by: c.kvDim)
+        if o1 || o2 { throw MIIError.argument("context of \(maxContext) tokens is too large") }
+        kCache = try alloc(cacheTotal, "key cache")
+        vCache = try alloc(cacheTotal, "value cache")
+        x = try alloc(batch * c.nEmbd, "activations")
+        xn = try alloc(batch * c.nEmbd, "activations")
+        q = try alloc(batch * c.qDim, "activations")
+        attn = try alloc(batch * c.qDim, "activations")
+        gate = try alloc(batch * c.nFF, "activations")
+        up = try alloc(batch * c.nFF, "activations")
+        ropeCos = try alloc(batch * c.ropeDims / 2, "rope table")
+        ropeSin = try alloc(batch * c.ropeDims / 2, "rope table")
+        scores = try alloc(threads * maxContext, "attention scores")
+        scratch = KernelScratch(threads: threads, floatsPerThread: max(c.nEmbd, c.nFF, c.qDim))
+    }
+
+    func keys(layer: Int) -> UnsafeMutablePointer<Float> { kCache + layer * maxContext * config.kvDim }
+    func values(layer: Int) -> UnsafeMutablePointer<Float> { vCache + layer * maxContext * config.kvDim }
+
+    deinit {
+        for p in [kCache, vCache, x, xn, q, attn, gate, up, ropeCos, ropeSin, scores] { free(p) }
+    }
+}

@@ -1,0 +1,70 @@
+import MIIKernels
+
+/// Options for loading a model.
+public struct ModelOptions: Sendable {
+    /// Default thread count for sessions of this model (0: automatic).
+    public var threads: Int = 0
+    /// Default precision mode for sessions.
+    public var mode: PrecisionMode = .precise
+    public init() {}
+}
+
+/// A loaded model: weights (used in place from the file mapping), tokenizer and metadata.
+/// Immutable once loaded; any number of threads and sessions may share it.
+public final class Model: @unchecked Sendable {
+    public let path: String
+    public let gguf: GGUFFile
+    public let network: LanguageModelNetwork
+    public let tokenizer: Tokenizer
+    public let chatTemplate: ChatTemplate?
+    public let options: ModelOptions
+    public var architecture: String { network.architecture }
+    public var vocabSize: Int { network.vocabSize }
+    public var contextLength: Int { network.contextLength }
+
+    public init(path: String, options: ModelOptions = ModelOptions()) throws {
+        if options.threads < 0 || options.threads > 1024 {
+            throw MIIError.argument("threads must be in 0...1024 (got \(options.threads))")
+        }
+        self.path = path
+        self.options = options
+        let g = try GGUFFile(path: path)
+        self.gguf = g
+        self.network = try ArchitectureRegistry.loadGGUF(g)
+        let tok = try Tokenizer.fromGGUF(g)
+        if tok.vocabSize != network.vocabSize {
+            throw MIIError.format("tokenizer has \(tok.vocabSize) tokens but the embedding has \(network.vocabSize) rows")
+        }
+        self.tokenizer = tok
+        if let t = try g.string("tokenizer.chat_template") {
+            self.chatTemplate = ChatTemplate(source: t, tokenizer: tok)
+        } else {
+            self.chatTemplate = nil
+        }
+        g.file.adviseWillNeed()
+    }
+
+    /// The thread count sessions use when not told otherwise: one per core, as the machine reports.
+    public var defaultThreads: Int {
+        options.threads > 0 ? options.threads : Hardware.physicalCores
+    }
+
+    public func metadataString(_ key: String) -> String? { gguf.metadata[key]?.description }
+}
+
+extension Model {
+    public var embeddingLength: Int {
+        (network as? LlamaDecoder)?.config.nEmbd ?? 0
+    }
+
+    public var layerCount: Int {
+        (network as? LlamaDecoder)?.config.nLayer ?? 0
+    }
+
+    /// A metadata value as text: strings as they are, numbers in decimal, arrays summarized.
+    public func metadataText(_ key: String) -> String? {
+        guard let v = gguf.metadata[key] else { return nil }
+        if let s = v.string { return s }
+        return v.description
+    }
+}
