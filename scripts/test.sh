@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test of libmii. This is the README's test command and what CI runs (.ci/run).
+#  1. dependencies and the release build (scripts/setup.sh), llama.cpp's tokenizer test vectors
+#  2. swift test (kernels vs reference twins and the gguf package, GGUF reader, hostile files,
+#     tokenizers vs llama.cpp / Hugging Face, forward pass vs transformers, generation)
+#  3. the real libmii.so: exported symbols vs mii.h, C examples built with -Werror and run
+#  4. the CLI: usage errors (exit 2), hostile model files (exit 1), generation
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+bash scripts/setup.sh
+bash scripts/fixtures/fetch_vocab_vectors.sh "$ROOT/.cache/vocab" >&2
+
+echo "== swift test" >&2
+mkdir -p .build
+swift test -c release 2>&1 | tee .build/swift-test.log
+swift_passed=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with 0 failures" .build/swift-test.log | tail -1 | sed -E 's/.*Executed ([0-9]+) test.*/\1/')
+[ -n "$swift_passed" ] || { echo "swift test failed" >&2; exit 1; }
+
+# Each further stage prints "ok - ..." per check and exits non-zero on the first failure.
+run_stage() {
+  local log=".build/$(basename "$2").log"
+  echo "== $1" >&2
+  if ! bash "$2" >"$log" 2>&1; then
+    cat "$log"
+    echo "stage '$1' failed" >&2
+    exit 1
+  fi
+  cat "$log"
+}
+run_stage "libmii.so and C examples" scripts/test_c_api.sh
+run_stage "CLI" scripts/test_cli.sh
+c_passed=$(grep -c '^ok ' .build/test_c_api.sh.log || true)
+cli_passed=$(grep -c '^ok ' .build/test_cli.sh.log || true)
+
+echo "tests: $((swift_passed + c_passed + cli_passed)) passed, 0 failed"
