@@ -1,0 +1,143 @@
+/*
+ * dispatch.c - routes the public kernel entry points to the best implementation for the active
+ * ISA level (miik_active_isa), falling back level by level (AVX-512 -> AVX2 -> reference) for
+ * types a level does not implement.
+ */
+#include "miik_internal.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define MIIK_HAVE_X86 1
+#else
+#define MIIK_HAVE_X86 0
+#endif
+
+static void axpy_ref(float a, const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+void miik_dequantize(int type, const void *src, float *dst, int64_t n) {
+#if MIIK_HAVE_X86
+    switch (miik_isa_level_internal()) {
+    case MIIK_ISA_AVX512:
+        if (miik_avx512_dequantize(type, src, dst, n)) return;
+        /* fall through */
+    case MIIK_ISA_AVX2:
+        if (miik_avx2_dequantize(type, src, dst, n)) return;
+        break;
+    default:
+        break;
+    }
+#endif
+    miik_dequantize_ref(type, src, dst, n);
+}
+
+float miik_dot_f32(const float *a, const float *b, int64_t n) {
+#if MIIK_HAVE_X86
+    switch (miik_isa_level_internal()) {
+    case MIIK_ISA_AVX512: return miik_avx512_dot_f32(a, b, n);
+    case MIIK_ISA_AVX2: return miik_avx2_dot_f32(a, b, n);
+    default: break;
+    }
+#endif
+    return miik_dot_f32_ref(a, b, n);
+}
+
+void miik_axpy_f32(float a, const float *x, float *y, int64_t n) {
+#if MIIK_HAVE_X86
+    switch (miik_isa_level_internal()) {
+    case MIIK_ISA_AVX512: miik_avx512_axpy_f32(a, x, y, n); return;
+    case MIIK_ISA_AVX2: miik_avx2_axpy_f32(a, x, y, n); return;
+    default: break;
+    }
+#endif
+    axpy_ref(a, x, y, n);
+}
+
+void miik_matvec(int type, const void *w, size_t row_bytes, int64_t cols,
+                 const float *x, float *y, int64_t r0, int64_t r1) {
+    if (r1 <= r0) return;
+#if MIIK_HAVE_X86
+    switch (miik_isa_level_internal()) {
+    case MIIK_ISA_AVX512:
+        if (miik_avx512_matvec(type, w, row_bytes, cols, x, y, r0, r1)) return;
+        /* fall through */
+    case MIIK_ISA_AVX2:
+        if (miik_avx2_matvec(type, w, row_bytes, cols, x, y, r0, r1)) return;
+        break;
+    default:
+        break;
+    }
+#endif
+    miik_matvec_ref(type, w, row_bytes, cols, x, y, r0, r1);
+}
+
+void miik_matmul(int type, const void *w, size_t row_bytes, int64_t cols,
+                 const float *x, int64_t ldx, int64_t n_tok, float *y, int64_t ldy,
+                 int64_t r0, int64_t r1, float *scratch) {
+    if (r1 <= r0 || n_tok <= 0) return;
+#if MIIK_HAVE_X86
+    switch (miik_isa_level_internal()) {
+    case MIIK_ISA_AVX512:
+        if (miik_avx512_matmul(type, w, row_bytes, cols, x, ldx, n_tok, y, ldy, r0, r1, scratch)) return;
+        /* fall through */
+    case MIIK_ISA_AVX2:
+        if (miik_avx2_matmul(type, w, row_bytes, cols, x, ldx, n_tok, y, ldy, r0, r1, scratch)) return;
+        break;
+    default:
+        break;
+    }
+#endif
+    miik_matmul_ref(type, w, row_bytes, cols, x, ldx, n_tok, y, ldy, r0, r1, scratch);
+}
+
+void miik_quantize_act(const float *x, miik_q8a *dst, int64_t n) {
+#if MIIK_HAVE_X86
+    switch (miik_isa_level_internal()) {
+    case MIIK_ISA_AVX512: miik_avx512_quantize_act(x, dst, n); return;
+    case MIIK_ISA_AVX2: miik_avx2_quantize_act(x, dst, n); return;
+    default: break;
+    }
+#endif
+    miik_quantize_act_ref(x, dst, n);
+}
+
+void miik_matvec_q8(int type, const void *w, size_t row_bytes, int64_t cols,
+                    const miik_q8a *xq, float *y, int64_t r0, int64_t r1) {
+    if (r1 <= r0) return;
+#if MIIK_HAVE_X86
+    switch (miik_isa_level_internal()) {
+    case MIIK_ISA_AVX512:
+        if (miik_avx512_matvec_q8(type, w, row_bytes, cols, xq, y, r0, r1, miik_vnni_internal())) return;
+        /* fall through */
+    case MIIK_ISA_AVX2:
+        if (miik_avx2_matvec_q8(type, w, row_bytes, cols, xq, y, r0, r1)) return;
+        break;
+    default:
+        break;
+    }
+#endif
+    miik_matvec_q8_ref(type, w, row_bytes, cols, xq, y, r0, r1);
+}
+
+void miik_matmul_q8(int type, const void *w, size_t row_bytes, int64_t cols,
+                    const miik_q8a *xq, int64_t n_tok, float *y, int64_t ldy,
+                    int64_t r0, int64_t r1) {
+    if (r1 <= r0 || n_tok <= 0) return;
+#if MIIK_HAVE_X86
+    switch (miik_isa_level_internal()) {
+    case MIIK_ISA_AVX512:
+        if (miik_avx512_matmul_q8(type, w, row_bytes, cols, xq, n_tok, y, ldy, r0, r1, miik_vnni_internal()))
+            return;
+        /* fall through */
+    case MIIK_ISA_AVX2:
+        if (miik_avx2_matmul_q8(type, w, row_bytes, cols, xq, n_tok, y, ldy, r0, r1)) return;
+        break;
+    default:
+        break;
+    }
+#endif
+    const int64_t nb = cols / MIIK_QK;
+    for (int64_t t = 0; t < n_tok; t++) {
+        miik_matvec_q8_ref(type, w, row_bytes, cols, xq + t * nb, y + t * ldy, r0, r1);
+    }
+}

@@ -1,0 +1,770 @@
+/*
+ * kernels_avx2.c - AVX2 + FMA + F16C kernels.
+ *
+ * Every function carries __attribute__((target(...))); the file is compiled without global -m
+ * flags and only called after the dispatcher checked the CPU (types.c / dispatch.c).
+ *
+ * Dequantizers are exact (bit-identical to reference.c): every product of an fp16 scale with a
+ * small integer quant is exact in float32, so a fused multiply-add rounds exactly like the
+ * reference's multiply-then-add.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <immintrin.h>
+
+#include "miik_internal.h"
+
+#define A2 __attribute__((target("avx2,fma,f16c")))
+#define A2I static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+
+/* ---- small helpers ------------------------------------------------------------------------- */
+
+A2I float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+A2I float h2f(const void *p) { return _cvtsh_ss(miik_load_u16(p)); }
+
+/* 32 signed bytes -> 4 x 8 floats (element order preserved). */
+A2I void i8x32_to_f32(__m256i q, __m256 f[4]) {
+    const __m128i lo = _mm256_castsi256_si128(q);
+    const __m128i hi = _mm256_extracti128_si256(q, 1);
+    f[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
+    f[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
+    f[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
+    f[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
+}
+
+/* 16 packed bytes of nibbles -> 32 bytes: [low nibbles of bytes 0..15 | high nibbles]. */
+A2I __m256i nib32(const uint8_t *qs) {
+    const __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+/* 32 bytes with 0x10 in byte i where bit i of qh is set (the 5th bit of Q5 quants). */
+A2I __m256i q5_hbits(uint32_t qh) {
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL,
+                                           0x0101010101010101LL, 0x0000000000000000LL);
+    const __m256i bm = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bm), bm);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
+/* 16 packed nibble bytes -> 32 floats 0..15 in element order: bytes go straight to 32-bit lanes
+ * (vpmovzxbd from memory); low nibbles are elements 0..15, high nibbles elements 16..31. */
+A2I void nib_f32(const uint8_t *qs, __m256 f[4]) {
+    const __m256i m = _mm256_set1_epi32(0x0F);
+    const __m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)qs));
+    const __m256i v1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(qs + 8)));
+    f[0] = _mm256_cvtepi32_ps(_mm256_and_si256(v0, m));
+    f[1] = _mm256_cvtepi32_ps(_mm256_and_si256(v1, m));
+    f[2] = _mm256_cvtepi32_ps(_mm256_srli_epi32(v0, 4));
+    f[3] = _mm256_cvtepi32_ps(_mm256_srli_epi32(v1, 4));
+}
+
+/* 32 signed bytes in memory -> 32 floats. */
+A2I void i8mem_f32(const int8_t *q, __m256 f[4]) {
+    for (int k = 0; k < 4; k++)
+        f[k] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q + 8 * k))));
+}
+
+/* The unscaled quants of one 32-element block as floats. Q4_0 comes back WITHOUT its -8 offset
+ * (0..15; callers fold the offset in), the other types as block_q_i8 describes. */
+A2I void block_f32(int type, const uint8_t *blk, __m256 f[4]);
+
+/* Quant bytes of one 32-element block as signed bytes, with the symmetric offset applied
+ * (Q4_0: q-8, Q5_0: q-16) or not (Q4_1 / Q5_1: unsigned 0..15 / 0..31; Q8_0: as stored). */
+A2I __m256i block_q_i8(int type, const uint8_t *blk) {
+    switch (type) {
+    case MIIK_Q4_0:
+        return _mm256_sub_epi8(nib32(blk + 2), _mm256_set1_epi8(8));
+    case MIIK_Q4_1:
+        return nib32(blk + 4);
+    case MIIK_Q5_0:
+        return _mm256_sub_epi8(_mm256_or_si256(nib32(blk + 6), q5_hbits(miik_load_u32(blk + 2))),
+                               _mm256_set1_epi8(16));
+    case MIIK_Q5_1:
+        return _mm256_or_si256(nib32(blk + 8), q5_hbits(miik_load_u32(blk + 4)));
+    default: /* Q8_0 */
+        return _mm256_loadu_si256((const __m256i *)(blk + 2));
+    }
+}
+
+A2I int type_bytes32(int type) {
+    switch (type) {
+    case MIIK_Q4_0: return 18;
+    case MIIK_Q4_1: return 20;
+    case MIIK_Q5_0: return 22;
+    case MIIK_Q5_1: return 24;
+    default: return 34;
+    }
+}
+
+A2I int type_affine(int type) { return type == MIIK_Q4_1 || type == MIIK_Q5_1; }
+
+A2I void block_f32(int type, const uint8_t *blk, __m256 f[4]) {
+    switch (type) {
+    case MIIK_Q4_0: nib_f32(blk + 2, f); break;
+    case MIIK_Q4_1: nib_f32(blk + 4, f); break;
+    case MIIK_Q8_0: i8mem_f32((const int8_t *)(blk + 2), f); break;
+    default: i8x32_to_f32(block_q_i8(type, blk), f); break;
+    }
+}
+
+/* d (lane 0) and m (lane 1) of a block starting with two fp16 values, as floats. */
+A2I __m128 load_dm(const uint8_t *blk) { return _mm_cvtph_ps(_mm_cvtsi32_si128((int)miik_load_u32(blk))); }
+
+/* ---- dequantization --------------------------------------------------------------------------- */
+
+A2I void deq32(int type, const uint8_t *blk, float *y) {
+    __m256 f[4];
+    if (type_affine(type)) {
+        /* d*q is exact in float, so the fused add rounds exactly like the reference's add */
+        block_f32(type, blk, f);
+        const __m128 dm = load_dm(blk);
+        const __m256 d = _mm256_broadcastss_ps(dm), m = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(y + 8 * k, _mm256_fmadd_ps(d, f[k], m));
+        return;
+    }
+    /* Q4_0 via signed q-8 so that q == 8 gives d * 0 with d's sign, like the reference */
+    if (type == MIIK_Q4_0) i8x32_to_f32(block_q_i8(type, blk), f);
+    else block_f32(type, blk, f);
+    const __m256 d = _mm256_set1_ps(h2f(blk));
+    for (int k = 0; k < 4; k++) _mm256_storeu_ps(y + 8 * k, _mm256_mul_ps(d, f[k]));
+}
+
+/* 32 quants with one scale for the first 16 and another for the last 16: y = q*s (- m). */
+A2I void store32_s2(__m256i q, __m256 s0, __m256 s1, float *y) {
+    __m256 f[4];
+    i8x32_to_f32(q, f);
+    _mm256_storeu_ps(y + 0, _mm256_mul_ps(f[0], s0));
+    _mm256_storeu_ps(y + 8, _mm256_mul_ps(f[1], s0));
+    _mm256_storeu_ps(y + 16, _mm256_mul_ps(f[2], s1));
+    _mm256_storeu_ps(y + 24, _mm256_mul_ps(f[3], s1));
+}
+
+A2I void store32_s2m(__m256i q, __m256 s0, __m256 m0, __m256 s1, __m256 m1, float *y) {
+    __m256 f[4];
+    i8x32_to_f32(q, f);
+    _mm256_storeu_ps(y + 0, _mm256_fmsub_ps(f[0], s0, m0));
+    _mm256_storeu_ps(y + 8, _mm256_fmsub_ps(f[1], s0, m0));
+    _mm256_storeu_ps(y + 16, _mm256_fmsub_ps(f[2], s1, m1));
+    _mm256_storeu_ps(y + 24, _mm256_fmsub_ps(f[3], s1, m1));
+}
+
+A2I void deq_q2_K(const miik_block_q2_K *b, float *y) {
+    const float d = h2f(&b->d), dmin = h2f(&b->dmin);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int h = 0; h < 2; h++) {
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * h));
+        for (int s = 0; s < 4; s++) {
+            const __m256i q = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), m3);
+            const uint8_t sc0 = b->scales[8 * h + 2 * s], sc1 = b->scales[8 * h + 2 * s + 1];
+            store32_s2m(q, _mm256_set1_ps(d * (float)(sc0 & 0x0F)), _mm256_set1_ps(dmin * (float)(sc0 >> 4)),
+                        _mm256_set1_ps(d * (float)(sc1 & 0x0F)), _mm256_set1_ps(dmin * (float)(sc1 >> 4)),
+                        y + 128 * h + 32 * s);
+        }
+    }
+}
+
+A2I void deq_q3_K(const miik_block_q3_K *b, float *y) {
+    const float d = h2f(&b->d);
+    int8_t sc[16];
+    miik_q3k_scales(b->scales, sc);
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
+    const __m256i hm = _mm256_loadu_si256((const __m256i *)b->hmask);
+    for (int h = 0; h < 2; h++) {
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * h));
+        for (int s = 0; s < 4; s++) {
+            const int j = 4 * h + s; /* hmask bit index */
+            const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * s), m3);
+            const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, j), one);
+            /* q = lo - 4 * (1 - hb) = (lo | hb << 2) - 4 */
+            const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hb, 2)), four);
+            store32_s2(q, _mm256_set1_ps(d * (float)sc[8 * h + 2 * s]),
+                       _mm256_set1_ps(d * (float)sc[8 * h + 2 * s + 1]), y + 128 * h + 32 * s);
+        }
+    }
+}
+
+A2I void deq_q4_K(const miik_block_q4_K *b, float *y, int with_high, const uint8_t *qh) {
+    const float d = h2f(&b->d), dmin = h2f(&b->dmin);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256i hbits = _mm256_setzero_si256();
+    if (with_high) hbits = _mm256_loadu_si256((const __m256i *)qh);
+    const uint8_t *qs = with_high ? ((const miik_block_q5_K *)(const void *)b)->qs : b->qs;
+    for (int c = 0; c < 4; c++) {
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        for (int half = 0; half < 2; half++) {
+            const int j = 2 * c + half;
+            __m256i q = _mm256_and_si256(half ? _mm256_srli_epi16(raw, 4) : raw, m4);
+            if (with_high) {
+                const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hbits, j), one);
+                q = _mm256_or_si256(q, _mm256_slli_epi16(hb, 4));
+            }
+            uint8_t sc, m;
+            miik_k4_scale_min(j, b->scales, &sc, &m);
+            const __m256 s = _mm256_set1_ps(d * (float)sc), mm = _mm256_set1_ps(dmin * (float)m);
+            store32_s2m(q, s, mm, s, mm, y + 32 * j);
+        }
+    }
+}
+
+A2I void deq_q6_K(const miik_block_q6_K *b, float *y) {
+    const float d = h2f(&b->d);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+    for (int h = 0; h < 2; h++) {
+        const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
+        const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+        for (int k = 0; k < 4; k++) {
+            const __m256i src = (k & 1) ? ql1 : ql0;
+            const __m256i lo = _mm256_and_si256(k >= 2 ? _mm256_srli_epi16(src, 4) : src, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3);
+            const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), off);
+            const int si = 8 * h + 2 * k;
+            store32_s2(q, _mm256_set1_ps(d * (float)b->scales[si]),
+                       _mm256_set1_ps(d * (float)b->scales[si + 1]), y + 128 * h + 32 * k);
+        }
+    }
+}
+
+A2 int miik_avx2_dequantize(int type, const void *src, float *dst, int64_t n) {
+    const uint8_t *p = (const uint8_t *)src;
+    int64_t i = 0;
+    switch (type) {
+    case MIIK_F32:
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        return 1;
+    case MIIK_F16:
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))));
+        for (; i < n; i++) dst[i] = h2f(p + 2 * i);
+        return 1;
+    case MIIK_BF16:
+        for (; i + 8 <= n; i += 8) {
+            const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + 2 * i)));
+            _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+        }
+        for (; i < n; i++) dst[i] = miik_bf2f(miik_load_u16(p + 2 * i));
+        return 1;
+    case MIIK_Q4_0:
+        for (; i < n / 32; i++) deq32(MIIK_Q4_0, p + 18 * i, dst + 32 * i);
+        return 1;
+    case MIIK_Q4_1:
+        for (; i < n / 32; i++) deq32(MIIK_Q4_1, p + 20 * i, dst + 32 * i);
+        return 1;
+    case MIIK_Q5_0:
+        for (; i < n / 32; i++) deq32(MIIK_Q5_0, p + 22 * i, dst + 32 * i);
+        return 1;
+    case MIIK_Q5_1:
+        for (; i < n / 32; i++) deq32(MIIK_Q5_1, p + 24 * i, dst + 32 * i);
+        return 1;
+    case MIIK_Q8_0:
+        for (; i < n / 32; i++) deq32(MIIK_Q8_0, p + 34 * i, dst + 32 * i);
+        return 1;
+    case MIIK_Q2_K:
+        for (; i < n / 256; i++) deq_q2_K((const miik_block_q2_K *)(const void *)(p + 84 * i), dst + 256 * i);
+        return 1;
+    case MIIK_Q3_K:
+        for (; i < n / 256; i++) deq_q3_K((const miik_block_q3_K *)(const void *)(p + 110 * i), dst + 256 * i);
+        return 1;
+    case MIIK_Q4_K:
+        for (; i < n / 256; i++)
+            deq_q4_K((const miik_block_q4_K *)(const void *)(p + 144 * i), dst + 256 * i, 0, NULL);
+        return 1;
+    case MIIK_Q5_K:
+        for (; i < n / 256; i++) {
+            const miik_block_q5_K *b = (const miik_block_q5_K *)(const void *)(p + 176 * i);
+            deq_q4_K((const miik_block_q4_K *)(const void *)b, dst + 256 * i, 1, b->qh);
+        }
+        return 1;
+    case MIIK_Q6_K:
+        for (; i < n / 256; i++) deq_q6_K((const miik_block_q6_K *)(const void *)(p + 210 * i), dst + 256 * i);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* ---- float vector helpers ----------------------------------------------------------------- */
+
+A2I float dot_f32(const float *a, const float *b, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+A2 float miik_avx2_dot_f32(const float *a, const float *b, int64_t n) { return dot_f32(a, b, n); }
+
+A2 void miik_avx2_axpy_f32(float a, const float *x, float *y, int64_t n) {
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(y + i + 8, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8)));
+    }
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+/* ---- precise matvec ------------------------------------------------------------------------ */
+
+/* NR rows of a 32-element-block type against x; rows `rb` bytes apart. The quants are turned
+ * into floats in registers and dotted with x, then scaled by the block's d. Offsets are folded in
+ * through the block's sum of x (shared by the NR rows): Q4_1/Q5_1 add m * sum(x), Q4_0 adds
+ * -8 * sum(x) before scaling. */
+A2I void mv32_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const float *x, float *y, int nr) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const int bs = type_bytes32(type);
+    const int need_xs = type_affine(type) || type == MIIK_Q4_0;
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xb = x + 32 * b;
+        const __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8);
+        const __m256 x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
+        __m256 xs = _mm256_setzero_ps();
+        if (need_xs) xs = _mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3));
+        if (type == MIIK_Q4_0) xs = _mm256_mul_ps(xs, _mm256_set1_ps(-8.0f));
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *blk = w + (size_t)r * rb + (size_t)b * (size_t)bs;
+            __m256 f[4];
+            block_f32(type, blk, f);
+            __m256 v0 = _mm256_fmadd_ps(f[1], x1, _mm256_mul_ps(f[0], x0));
+            __m256 v1 = _mm256_fmadd_ps(f[3], x3, _mm256_mul_ps(f[2], x2));
+            __m256 v = _mm256_add_ps(v0, v1);
+            if (type_affine(type)) {
+                const __m128 dm = load_dm(blk);
+                acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(dm), v, acc[r]);
+                acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dm)), xs, acc[r]);
+            } else {
+                if (type == MIIK_Q4_0) v = _mm256_add_ps(v, xs);
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(blk)), v, acc[r]);
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum8(acc[r]);
+}
+
+/* NR rows at a time (4, or 2 for the Q5 types whose extra constants would not fit in 16 registers). */
+#define MV32_INSTANCE(NAME, TYPE, NR)                                                                 \
+    A2 static void NAME(const uint8_t *w, size_t rb, int64_t cols, const float *x, float *y,         \
+                        int64_t r0, int64_t r1) {                                                    \
+        int64_t r = r0;                                                                              \
+        for (; r + NR <= r1; r += NR) mv32_rows(TYPE, w + (size_t)r * rb, rb, cols / 32, x, y + r, NR); \
+        for (; r < r1; r++) mv32_rows(TYPE, w + (size_t)r * rb, rb, cols / 32, x, y + r, 1);          \
+    }
+
+MV32_INSTANCE(mv_q4_0, MIIK_Q4_0, 4)
+MV32_INSTANCE(mv_q4_1, MIIK_Q4_1, 4)
+MV32_INSTANCE(mv_q5_0, MIIK_Q5_0, 2)
+MV32_INSTANCE(mv_q5_1, MIIK_Q5_1, 2)
+MV32_INSTANCE(mv_q8_0, MIIK_Q8_0, 4)
+
+/* Rows of 16-bit floats (F16 or BF16). */
+A2I __m256 load8_h(int type, const uint8_t *p) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)p);
+    if (type == MIIK_F16) return _mm256_cvtph_ps(v);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
+}
+
+A2I float dot_h16(int type, const uint8_t *row, const float *x, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(load8_h(type, row + 2 * i), _mm256_loadu_ps(x + i), s0);
+        s1 = _mm256_fmadd_ps(load8_h(type, row + 2 * i + 16), _mm256_loadu_ps(x + i + 8), s1);
+        s2 = _mm256_fmadd_ps(load8_h(type, row + 2 * i + 32), _mm256_loadu_ps(x + i + 16), s2);
+        s3 = _mm256_fmadd_ps(load8_h(type, row + 2 * i + 48), _mm256_loadu_ps(x + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(load8_h(type, row + 2 * i), _mm256_loadu_ps(x + i), s0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) {
+        const uint16_t h = miik_load_u16(row + 2 * i);
+        s += (type == MIIK_F16 ? _cvtsh_ss(h) : miik_bf2f(h)) * x[i];
+    }
+    return s;
+}
+
+/* Q4_K row dot, fused: per 32-element sub-block j, d*sc_j * (q . x) - dmin*m_j * sum(x). */
+A2I float dot_q4_K(const uint8_t *row, int64_t nsb, const float *x) {
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi32(0x0F);
+    for (int64_t i = 0; i < nsb; i++) {
+        const miik_block_q4_K *b = (const miik_block_q4_K *)(const void *)(row + 144 * i);
+        const float d = h2f(&b->d), dmin = h2f(&b->dmin);
+        const float *xb = x + 256 * i;
+        for (int c = 0; c < 4; c++) {
+            uint8_t sc0, mn0, sc1, mn1;
+            miik_k4_scale_min(2 * c, b->scales, &sc0, &mn0);
+            miik_k4_scale_min(2 * c + 1, b->scales, &sc1, &mn1);
+            const uint8_t *qs = b->qs + 32 * c;
+            const float *x0 = xb + 64 * c, *x1 = x0 + 32;
+            __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+            __m256 xs0 = _mm256_setzero_ps(), xs1 = _mm256_setzero_ps();
+            for (int k = 0; k < 4; k++) {
+                const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(qs + 8 * k)));
+                const __m256 xa = _mm256_loadu_ps(x0 + 8 * k), xb1 = _mm256_loadu_ps(x1 + 8 * k);
+                s0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v, m4)), xa, s0);
+                s1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v, 4)), xb1, s1);
+                xs0 = _mm256_add_ps(xs0, xa);
+                xs1 = _mm256_add_ps(xs1, xb1);
+            }
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)sc0), s0, acc);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)sc1), s1, acc);
+            accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin * (float)mn0), xs0, accm);
+            accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin * (float)mn1), xs1, accm);
+        }
+    }
+    return hsum8(_mm256_sub_ps(acc, accm));
+}
+
+/* Q6_K row dot, fused: the 6-bit quants of 32 elements are assembled as bytes (as in deq_q6_K),
+ * converted, dotted with x, and scaled per 16 elements. */
+A2I float dot_q6_K(const uint8_t *row, int64_t nsb, const float *x) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+    for (int64_t i = 0; i < nsb; i++) {
+        const miik_block_q6_K *b = (const miik_block_q6_K *)(const void *)(row + 210 * i);
+        const float d = h2f(&b->d);
+        for (int h = 0; h < 2; h++) {
+            const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
+            const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+            for (int k = 0; k < 4; k++) {
+                const __m256i src = (k & 1) ? ql1 : ql0;
+                const __m256i lo = _mm256_and_si256(k >= 2 ? _mm256_srli_epi16(src, 4) : src, m4);
+                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3);
+                const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), off);
+                __m256 f[4];
+                i8x32_to_f32(q, f);
+                const float *xk = x + 256 * i + 128 * h + 32 * k;
+                const __m256 s0 = _mm256_fmadd_ps(f[1], _mm256_loadu_ps(xk + 8), _mm256_mul_ps(f[0], _mm256_loadu_ps(xk)));
+                const __m256 s1 = _mm256_fmadd_ps(f[3], _mm256_loadu_ps(xk + 24), _mm256_mul_ps(f[2], _mm256_loadu_ps(xk + 16)));
+                const int si = 8 * h + 2 * k;
+                acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)b->scales[si]), s0, acc0);
+                acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)b->scales[si + 1]), s1, acc1);
+            }
+        }
+    }
+    return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+#define CHUNK 2048 /* floats; a multiple of every block size */
+
+/* Any type: dequantize CHUNK elements at a time into a stack buffer, then dot. */
+A2 static void mv_chunked(int type, const uint8_t *w, size_t rb, int64_t cols, const float *x, float *y,
+                          int64_t r0, int64_t r1) {
+    float buf[CHUNK] __attribute__((aligned(64)));
+    const int64_t be = miik_block_elems(type), bb = miik_block_bytes(type);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = w + (size_t)r * rb;
+        float s = 0.0f;
+        for (int64_t c = 0; c < cols; c += CHUNK) {
+            const int64_t len = cols - c < CHUNK ? cols - c : CHUNK;
+            const uint8_t *src = row + (c / be) * bb;
+            if (!miik_avx2_dequantize(type, src, buf, len)) miik_dequantize_ref(type, src, buf, len);
+            s += dot_f32(buf, x + c, len);
+        }
+        y[r] = s;
+    }
+}
+
+A2 int miik_avx2_matvec(int type, const void *w, size_t row_bytes, int64_t cols,
+                        const float *x, float *y, int64_t r0, int64_t r1) {
+    const uint8_t *base = (const uint8_t *)w;
+    switch (type) {
+    case MIIK_F32:
+        for (int64_t r = r0; r < r1; r++)
+            y[r] = dot_f32((const float *)(const void *)(base + (size_t)r * row_bytes), x, cols);
+        return 1;
+    case MIIK_F16:
+        for (int64_t r = r0; r < r1; r++) y[r] = dot_h16(MIIK_F16, base + (size_t)r * row_bytes, x, cols);
+        return 1;
+    case MIIK_BF16:
+        for (int64_t r = r0; r < r1; r++) y[r] = dot_h16(MIIK_BF16, base + (size_t)r * row_bytes, x, cols);
+        return 1;
+    case MIIK_Q4_0: mv_q4_0(base, row_bytes, cols, x, y, r0, r1); return 1;
+    case MIIK_Q4_1: mv_q4_1(base, row_bytes, cols, x, y, r0, r1); return 1;
+    case MIIK_Q5_0: mv_q5_0(base, row_bytes, cols, x, y, r0, r1); return 1;
+    case MIIK_Q5_1: mv_q5_1(base, row_bytes, cols, x, y, r0, r1); return 1;
+    case MIIK_Q8_0: mv_q8_0(base, row_bytes, cols, x, y, r0, r1); return 1;
+    case MIIK_Q4_K:
+        for (int64_t r = r0; r < r1; r++) y[r] = dot_q4_K(base + (size_t)r * row_bytes, cols / 256, x);
+        return 1;
+    case MIIK_Q6_K:
+        for (int64_t r = r0; r < r1; r++) y[r] = dot_q6_K(base + (size_t)r * row_bytes, cols / 256, x);
+        return 1;
+    default:
+        if (!miik_type_supported(type)) return 0;
+        mv_chunked(type, base, row_bytes, cols, x, y, r0, r1);
+        return 1;
+    }
+}
+
+/* ---- precise matmul (several tokens) ------------------------------------------------------ */
+
+/* 4 dots of one row against 4 token vectors. */
+A2I void dot_1x4(const float *w, const float *x0, const float *x1, const float *x2, const float *x3,
+                 int64_t n, float out[4]) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+    __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + i + 8);
+        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x0 + i), a0);
+        a1 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x1 + i), a1);
+        a2 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x2 + i), a2);
+        a3 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x3 + i), a3);
+        b0 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x0 + i + 8), b0);
+        b1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x1 + i + 8), b1);
+        b2 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x2 + i + 8), b2);
+        b3 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x3 + i + 8), b3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        const __m256 w0 = _mm256_loadu_ps(w + i);
+        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x0 + i), a0);
+        a1 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x1 + i), a1);
+        a2 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x2 + i), a2);
+        a3 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x3 + i), a3);
+    }
+    out[0] = hsum8(_mm256_add_ps(a0, b0));
+    out[1] = hsum8(_mm256_add_ps(a1, b1));
+    out[2] = hsum8(_mm256_add_ps(a2, b2));
+    out[3] = hsum8(_mm256_add_ps(a3, b3));
+    for (; i < n; i++) {
+        out[0] += w[i] * x0[i];
+        out[1] += w[i] * x1[i];
+        out[2] += w[i] * x2[i];
+        out[3] += w[i] * x3[i];
+    }
+}
+
+A2 int miik_avx2_matmul(int type, const void *w, size_t row_bytes, int64_t cols,
+                        const float *x, int64_t ldx, int64_t n_tok, float *y, int64_t ldy,
+                        int64_t r0, int64_t r1, float *scratch) {
+    if (!miik_type_supported(type)) return 0;
+    const uint8_t *base = (const uint8_t *)w;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = base + (size_t)r * row_bytes;
+        const float *wr;
+        if (type == MIIK_F32) {
+            wr = (const float *)(const void *)row;
+        } else {
+            if (!miik_avx2_dequantize(type, row, scratch, cols)) miik_dequantize_ref(type, row, scratch, cols);
+            wr = scratch;
+        }
+        int64_t t = 0;
+        for (; t + 4 <= n_tok; t += 4) {
+            float o[4];
+            dot_1x4(wr, x + t * ldx, x + (t + 1) * ldx, x + (t + 2) * ldx, x + (t + 3) * ldx, cols, o);
+            for (int k = 0; k < 4; k++) y[(t + k) * ldy + r] = o[k];
+        }
+        for (; t < n_tok; t++) y[t * ldy + r] = dot_f32(wr, x + t * ldx, cols);
+    }
+    return 1;
+}
+
+/* ---- fast mode: 8-bit activations ---------------------------------------------------------- */
+
+A2 void miik_avx2_quantize_act(const float *x, miik_q8a *dst, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 lim = _mm256_set1_ps(127.0f), nlim = _mm256_set1_ps(-127.0f);
+    for (int64_t i = 0; i < n / 32; i++) {
+        const float *v = x + 32 * i;
+        __m256 f[4];
+        for (int k = 0; k < 4; k++) f[k] = _mm256_loadu_ps(v + 8 * k);
+        __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, f[0]), _mm256_andnot_ps(sign, f[1])),
+                                  _mm256_max_ps(_mm256_andnot_ps(sign, f[2]), _mm256_andnot_ps(sign, f[3])));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 vid = _mm256_set1_ps(id);
+        __m256 qsum = _mm256_setzero_ps();
+        __m256i qi[4];
+        for (int k = 0; k < 4; k++) {
+            __m256 q = _mm256_round_ps(_mm256_mul_ps(f[k], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            q = _mm256_min_ps(_mm256_max_ps(q, nlim), lim);
+            qsum = _mm256_add_ps(qsum, q);
+            qi[k] = _mm256_cvtps_epi32(q);
+        }
+        /* pack 4 x 8 int32 -> 32 int8, then undo the per-lane interleave of the packs */
+        const __m256i p01 = _mm256_packs_epi32(qi[0], qi[1]);
+        const __m256i p23 = _mm256_packs_epi32(qi[2], qi[3]);
+        __m256i p = _mm256_packs_epi16(p01, p23);
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)dst[i].q, p);
+        dst[i].d = d;
+        dst[i].s = d * hsum8(qsum); /* exact integer sum (|sum| <= 4064) */
+    }
+}
+
+/* Integer dot of one weight block (type) with 32 activation quants `a`, as 8 int32 lanes.
+ * a_off = maddubs(offset, a) for the symmetric 4/5-bit types (offset 8 / 16), hoisted. */
+A2I __m256i idot_block(int type, const uint8_t *blk, __m256i a, __m256i a_off) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i p;
+    switch (type) {
+    case MIIK_Q4_0:
+        p = _mm256_sub_epi16(_mm256_maddubs_epi16(nib32(blk + 2), a), a_off);
+        break;
+    case MIIK_Q4_1:
+        p = _mm256_maddubs_epi16(nib32(blk + 4), a);
+        break;
+    case MIIK_Q5_0:
+        p = _mm256_maddubs_epi16(_mm256_or_si256(nib32(blk + 6), q5_hbits(miik_load_u32(blk + 2))), a);
+        p = _mm256_sub_epi16(p, a_off);
+        break;
+    case MIIK_Q5_1:
+        p = _mm256_maddubs_epi16(_mm256_or_si256(nib32(blk + 8), q5_hbits(miik_load_u32(blk + 4))), a);
+        break;
+    default: { /* Q8_0: |w| * (a with w's sign) */
+        const __m256i wq = _mm256_loadu_si256((const __m256i *)(blk + 2));
+        p = _mm256_maddubs_epi16(_mm256_abs_epi8(wq), _mm256_sign_epi8(a, wq));
+        break;
+    }
+    }
+    return _mm256_madd_epi16(p, ones);
+}
+
+A2I __m256i act_offset(int type, __m256i a) {
+    if (type == MIIK_Q4_0) return _mm256_maddubs_epi16(_mm256_set1_epi8(8), a);
+    if (type == MIIK_Q5_0) return _mm256_maddubs_epi16(_mm256_set1_epi8(16), a);
+    return _mm256_setzero_si256();
+}
+
+A2I void mvq8_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const miik_q8a *xq, float *y, int nr) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    float accm[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const int bs = type_bytes32(type);
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i a = _mm256_loadu_si256((const __m256i *)xq[b].q);
+        const __m256i a_off = act_offset(type, a);
+        const float da = xq[b].d;
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *blk = w + (size_t)r * rb + (size_t)b * (size_t)bs;
+            const __m256 f = _mm256_cvtepi32_ps(idot_block(type, blk, a, a_off));
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(blk) * da), f, acc[r]);
+            if (type_affine(type)) accm[r] += h2f(blk + 2) * xq[b].s;
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum8(acc[r]) + accm[r];
+}
+
+#define MVQ8_INSTANCE(NAME, TYPE)                                                                     \
+    A2 static void NAME(const uint8_t *w, size_t rb, int64_t nb, const miik_q8a *xq, float *y,       \
+                        int64_t r0, int64_t r1) {                                                    \
+        int64_t r = r0;                                                                              \
+        for (; r + 4 <= r1; r += 4) mvq8_rows(TYPE, w + (size_t)r * rb, rb, nb, xq, y + r, 4);        \
+        for (; r < r1; r++) mvq8_rows(TYPE, w + (size_t)r * rb, rb, nb, xq, y + r, 1);                \
+    }
+
+MVQ8_INSTANCE(mvq8_q4_0, MIIK_Q4_0)
+MVQ8_INSTANCE(mvq8_q4_1, MIIK_Q4_1)
+MVQ8_INSTANCE(mvq8_q5_0, MIIK_Q5_0)
+MVQ8_INSTANCE(mvq8_q5_1, MIIK_Q5_1)
+MVQ8_INSTANCE(mvq8_q8_0, MIIK_Q8_0)
+
+A2 int miik_avx2_matvec_q8(int type, const void *w, size_t row_bytes, int64_t cols,
+                           const miik_q8a *xq, float *y, int64_t r0, int64_t r1) {
+    const uint8_t *base = (const uint8_t *)w;
+    const int64_t nb = cols / 32;
+    switch (type) {
+    case MIIK_Q4_0: mvq8_q4_0(base, row_bytes, nb, xq, y, r0, r1); return 1;
+    case MIIK_Q4_1: mvq8_q4_1(base, row_bytes, nb, xq, y, r0, r1); return 1;
+    case MIIK_Q5_0: mvq8_q5_0(base, row_bytes, nb, xq, y, r0, r1); return 1;
+    case MIIK_Q5_1: mvq8_q5_1(base, row_bytes, nb, xq, y, r0, r1); return 1;
+    case MIIK_Q8_0: mvq8_q8_0(base, row_bytes, nb, xq, y, r0, r1); return 1;
+    default: return 0;
+    }
+}
+
+/* One row against 4 token vectors: the weight block is decoded once and reused. Unsigned types
+ * use maddubs(q, a); the symmetric ones maddubs(|q|, a * sign(q)). */
+A2I void mmq8_row_tok4(int type, const uint8_t *row, int64_t nb, const miik_q8a *const xt[4], float out[4]) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    float accm[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int bs = type_bytes32(type);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + (size_t)b * (size_t)bs;
+        const __m256i q = block_q_i8(type, blk);
+        const __m256i qa = type_affine(type) ? q : _mm256_abs_epi8(q);
+        const float dw = h2f(blk);
+        const float mw = type_affine(type) ? h2f(blk + 2) : 0.0f;
+        for (int t = 0; t < 4; t++) {
+            __m256i a = _mm256_loadu_si256((const __m256i *)xt[t][b].q);
+            if (!type_affine(type)) a = _mm256_sign_epi8(a, q);
+            const __m256i i32 = _mm256_madd_epi16(_mm256_maddubs_epi16(qa, a), ones);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xt[t][b].d), _mm256_cvtepi32_ps(i32), acc[t]);
+            if (type_affine(type)) accm[t] += mw * xt[t][b].s;
+        }
+    }
+    for (int t = 0; t < 4; t++) out[t] = hsum8(acc[t]) + accm[t];
+}
+
+#define MMQ8_INSTANCE(NAME, TYPE)                                                                     \
+    A2 static void NAME(const uint8_t *w, size_t rb, int64_t nb, const miik_q8a *xq, int64_t n_tok,  \
+                        float *y, int64_t ldy, int64_t r0, int64_t r1) {                             \
+        const int64_t t4 = n_tok & ~(int64_t)3;                                                      \
+        for (int64_t rt = r0; rt < r1; rt += 16) {                                                   \
+            const int64_t re = rt + 16 < r1 ? rt + 16 : r1;                                          \
+            for (int64_t t = 0; t < t4; t += 4) {                                                    \
+                const miik_q8a *const xt[4] = {xq + t * nb, xq + (t + 1) * nb, xq + (t + 2) * nb,    \
+                                               xq + (t + 3) * nb};                                  \
+                for (int64_t r = rt; r < re; r++) {                                                  \
+                    float o[4];                                                                      \
+                    mmq8_row_tok4(TYPE, w + (size_t)r * rb, nb, xt, o);                              \
+                    for (int k = 0; k < 4; k++) y[(t + k) * ldy + r] = o[k];                         \
+                }                                                                                    \
+            }                                                                                        \
+            for (int64_t t = t4; t < n_tok; t++) {                                                   \
+                for (int64_t r = rt; r < re; r++)                                                    \
+                    mvq8_rows(TYPE, w + (size_t)r * rb, rb, nb, xq + t * nb, y + t * ldy + r, 1);    \
+            }                                                                                        \
+        }                                                                                            \
+    }
+
+MMQ8_INSTANCE(mmq8_q4_0, MIIK_Q4_0)
+MMQ8_INSTANCE(mmq8_q4_1, MIIK_Q4_1)
+MMQ8_INSTANCE(mmq8_q5_0, MIIK_Q5_0)
+MMQ8_INSTANCE(mmq8_q5_1, MIIK_Q5_1)
+MMQ8_INSTANCE(mmq8_q8_0, MIIK_Q8_0)
+
+A2 int miik_avx2_matmul_q8(int type, const void *w, size_t row_bytes, int64_t cols,
+                           const miik_q8a *xq, int64_t n_tok, float *y, int64_t ldy,
+                           int64_t r0, int64_t r1) {
+    const uint8_t *base = (const uint8_t *)w;
+    const int64_t nb = cols / 32;
+    switch (type) {
+    case MIIK_Q4_0: mmq8_q4_0(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
+    case MIIK_Q4_1: mmq8_q4_1(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
+    case MIIK_Q5_0: mmq8_q5_0(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
+    case MIIK_Q5_1: mmq8_q5_1(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
+    case MIIK_Q8_0: mmq8_q8_0(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
+    default: return 0;
+    }
+}
+
+#endif /* x86 */

@@ -1,0 +1,128 @@
+import MIIKernels
+import XCTest
+
+final class TypesTests: XCTestCase {
+    func testBlockSizes() {
+        let expected: [(KType, Int, Int)] = [
+            (.f32, 1, 4), (.f16, 1, 2), (.bf16, 1, 2),
+            (.q4_0, 32, 18), (.q4_1, 32, 20), (.q5_0, 32, 22), (.q5_1, 32, 24),
+            (.q8_0, 32, 34), (.q8_1, 32, 36),
+            (.q2_K, 256, 84), (.q3_K, 256, 110), (.q4_K, 256, 144), (.q5_K, 256, 176),
+            (.q6_K, 256, 210), (.q8_K, 256, 292),
+        ]
+        for (t, elems, bytes) in expected {
+            XCTAssertEqual(t.blockElems, elems, t.name)
+            XCTAssertEqual(t.blockBytes, bytes, t.name)
+            XCTAssertEqual(miik_type_supported(t.id), 1, t.name)
+        }
+        for bad: Int32 in [4, 5, 16, 17, 29, 31, -1, 1000] {
+            XCTAssertEqual(miik_block_elems(bad), 0)
+            XCTAssertEqual(miik_block_bytes(bad), 0)
+            XCTAssertEqual(miik_type_supported(bad), 0)
+        }
+        XCTAssertEqual(KType.all.filter { miik_type_has_q8_path($0.id) == 1 }.map(\.name),
+                       ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"])
+    }
+
+    /// Every finite half converts to float exactly and back to the same bits.
+    func testFP16RoundTripExhaustive() {
+        for h in 0...0xFFFF {
+            let bits = UInt16(h)
+            let f = miik_fp16_to_fp32(bits)
+            if (bits & 0x7C00) == 0x7C00 && (bits & 0x03FF) != 0 {
+                XCTAssertTrue(f.isNaN)
+                XCTAssertTrue(miik_fp32_to_fp16(f) & 0x7C00 == 0x7C00 && miik_fp32_to_fp16(f) & 0x3FF != 0)
+                continue
+            }
+            #if arch(x86_64) || arch(arm64)
+            XCTAssertEqual(f.bitPattern, Float(Float16(bitPattern: bits)).bitPattern, "half \(h)")
+            #endif
+            XCTAssertEqual(miik_fp32_to_fp16(f), bits, "half \(h)")
+        }
+    }
+
+    /// float -> half rounding (nearest even, overflow to inf, subnormals) matches Swift's Float16.
+    func testFP32ToFP16Rounding() {
+        var rng = SplitMix64(seed: 7)
+        var samples: [Float] = [0, -0, 1, -1, 65504, 65519.99, 65520, 1e6, -1e6, .infinity, -.infinity,
+                                5.96e-8, 2.98e-8, 2.9802322e-8, 2.9802326e-8, 6.1e-5, 6.103515625e-05,
+                                1.0009766, 1.00048828125, 1.0014648, 3.0517578e-05]
+        for _ in 0..<200_000 {
+            // random bit patterns over the whole finite float range, biased towards half's range
+            let e = UInt32.random(in: 90...150, using: &rng)
+            let m = UInt32.random(in: 0..<(1 << 23), using: &rng)
+            let s: UInt32 = rng.next() & 1 == 0 ? 0 : 0x8000_0000
+            samples.append(Float(bitPattern: s | (e << 23) | m))
+        }
+        for f in samples {
+            XCTAssertEqual(miik_fp32_to_fp16(f), Float16(f).bitPattern, "value \(f)")
+        }
+    }
+
+    func testBF16() {
+        XCTAssertEqual(miik_bf16_to_fp32(0x3F80), 1.0)
+        XCTAssertEqual(miik_bf16_to_fp32(0xC040), -3.0)
+        XCTAssertEqual(miik_bf16_to_fp32(0x0000), 0.0)
+        XCTAssertEqual(miik_bf16_to_fp32(0x7F80), .infinity)
+        var rng = SplitMix64(seed: 3)
+        for _ in 0..<1000 {
+            let h = UInt16(truncatingIfNeeded: rng.next())
+            XCTAssertEqual(miik_bf16_to_fp32(h).bitPattern, UInt32(h) << 16)
+        }
+    }
+
+    func testISASelectionAndForcing() {
+        let feats = miik_cpu_features()
+        let best = miik_force_isa(2)
+        defer { _ = miik_force_isa(2) }
+        // The best level follows the feature bits.
+        let hasAVX2 = feats & 7 == 7
+        let hasAVX512 = hasAVX2 && feats & (8 | 16 | 32) == (8 | 16 | 32)
+        XCTAssertEqual(best, hasAVX512 ? 2 : (hasAVX2 ? 1 : 0))
+        XCTAssertEqual(miik_active_isa(), best)
+        // Forcing never goes above what the CPU has, nor below scalar.
+        XCTAssertEqual(miik_force_isa(0), 0)
+        XCTAssertEqual(miik_active_isa(), 0)
+        XCTAssertEqual(String(cString: miik_isa_name()), "scalar")
+        XCTAssertEqual(miik_force_isa(-5), 0)
+        XCTAssertEqual(miik_force_isa(1), min(1, best))
+        if best >= 1 { XCTAssertEqual(String(cString: miik_isa_name()), "avx2") }
+        XCTAssertEqual(miik_force_isa(99), best)
+        let name = String(cString: miik_isa_name())
+        switch best {
+        case 2: XCTAssertTrue(name == "avx512" || name == "avx512+vnni", name)
+        case 1: XCTAssertEqual(name, "avx2")
+        default: XCTAssertEqual(name, "scalar")
+        }
+    }
+
+    func testDotAndAxpyAllISAs() {
+        var rng = SplitMix64(seed: 11)
+        let a = (0..<1100).map { _ in rng.float() }
+        let b = (0..<1100).map { _ in rng.float() }
+        forEachISA { _, isa in
+            for n in [0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 576, 1099] {
+                let got = a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in miik_dot_f32(ap.baseAddress, bp.baseAddress, Int64(n)) }
+                }
+                let want = exactDot(a[0..<n], b[0..<n])
+                XCTAssertEqual(Double(got), want, accuracy: 1e-6 * absDot(a[0..<n], b[0..<n]) + 1e-30,
+                               "dot \(isa) n=\(n)")
+                let ref = a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in miik_dot_f32_ref(ap.baseAddress, bp.baseAddress, Int64(n)) }
+                }
+                XCTAssertEqual(Double(ref), want, accuracy: 1e-6 * absDot(a[0..<n], b[0..<n]) + 1e-30)
+
+                var y = Array(b[0..<n]) + [42, 43] // guard elements past n must stay untouched
+                a.withUnsafeBufferPointer { ap in
+                    y.withUnsafeMutableBufferPointer { yp in miik_axpy_f32(0.75, ap.baseAddress, yp.baseAddress, Int64(n)) }
+                }
+                for i in 0..<n {
+                    XCTAssertEqual(y[i], b[i] + 0.75 * a[i], accuracy: 1e-6, "axpy \(isa) n=\(n) i=\(i)")
+                }
+                XCTAssertEqual(y[n], 42)
+                XCTAssertEqual(y[n + 1], 43)
+            }
+        }
+    }
+}
