@@ -1,3 +1,4 @@
+import COpenBLAS
 import MIIKernels
 
 /// How matrix products are computed.
@@ -7,6 +8,17 @@ public enum PrecisionMode: String, Sendable, CaseIterable {
     /// 8-bit activations against quantized weights (integer dot products) where the weight type allows.
     case fast
 }
+
+/// Rows of a weight matrix dequantized at a time before a GEMM (prompt processing).
+let gemmTileRows = 256
+/// From this many tokens on, products go through dequantized tiles and OpenBLAS sgemm.
+let gemmMinTokens = 8
+
+/// Makes OpenBLAS compute on the calling thread only: the engine runs its own pool, and OpenBLAS's
+/// threads on top of it would oversubscribe the cores.
+let configureOpenBLASOnce: Void = {
+    openblas_set_num_threads(1)
+}()
 
 /// Per-thread scratch buffers shared by the kernels of one forward pass.
 final class KernelScratch {
@@ -50,7 +62,33 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
     let cols = Int64(w.cols)
     let rows = w.rows
     let rowBytes = w.rowBytes
-    if mode == .fast && miik_type_has_q8_path(type) != 0 {
+    let useQ8 = mode == .fast && miik_type_has_q8_path(type) != 0
+    if n >= gemmMinTokens && !useQ8 {
+        // Prompt processing: dequantize tiles of rows (in place for F32) and multiply with sgemm.
+        _ = configureOpenBLASOnce
+        pool.run { ith, nth in
+            let r = ThreadPool.chunk(rows, ith, nth, align: 16)
+            var r0 = r.lowerBound
+            let buf = scratch.thread(ith)
+            while r0 < r.upperBound {
+                let tr = min(gemmTileRows, r.upperBound - r0)
+                let tile: UnsafePointer<Float>
+                if w.type == .f32 {
+                    tile = (w.data + r0 * rowBytes).assumingMemoryBound(to: Float.self)
+                } else {
+                    miik_dequantize(type, w.data + r0 * rowBytes, buf, Int64(tr) * cols)
+                    tile = UnsafePointer(buf)
+                }
+                // y[t, r0 + j] = sum_c x[t, c] * tile[j, c]
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(tr), Int32(cols),
+                            1, x, Int32(cols), tile, Int32(cols), 0, y + r0, Int32(rows))
+                r0 += tr
+            }
+        }
+        return
+    }
+    if useQ8 {
+        // Fast mode computes prompts and decode steps with the same 8-bit activations.
         let blocksPerRow = w.cols / 32
         let xq = scratch.q8Buffer(blocks: n * blocksPerRow)
         pool.run { ith, nth in

@@ -51,7 +51,7 @@ final class DecoderState {
         ropeCos = try alloc(batch * c.ropeDims / 2, "rope table")
         ropeSin = try alloc(batch * c.ropeDims / 2, "rope table")
         scores = try alloc(threads * maxContext, "attention scores")
-        scratch = KernelScratch(threads: threads, floatsPerThread: max(c.nEmbd, c.nFF, c.qDim))
+        scratch = KernelScratch(threads: threads, floatsPerThread: gemmTileRows * max(c.nEmbd, c.nFF, c.qDim))
     }
 
     func keys(layer: Int) -> UnsafeMutablePointer<Float> { kCache + layer * maxContext * config.kvDim }
