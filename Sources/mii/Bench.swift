@@ -34,8 +34,11 @@ enum Bench {
     }
 
     /// Tokens of real text, repeated to length n.
+    nonisolated(unsafe) static var promptText = text
+
     static func promptTokens(_ model: Model, _ n: Int) throws -> [Int32] {
-        let base = try model.tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+        let base = try model.tokenizer.encode(promptText, addSpecial: false, parseSpecial: false)
+        if base.isEmpty { throw MIIError.format("the tokenizer produced no tokens for the benchmark text") }
         var out: [Int32] = []
         while out.count < n { out += base }
         return Array(out.prefix(n))

