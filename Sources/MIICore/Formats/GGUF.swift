@@ -148,6 +148,9 @@ public final class GGUFFile: @unchecked Sendable {
         raws.reserveCapacity(Int(nTensors))
         for i in 0..<Int(nTensors) {
             let nlen = try r.readU64("name length of tensor \(i)")
+            if nlen > Limits.maxTensorNameBytes {
+                throw MIIError.format("GGUF: tensor \(i) has a name of \(nlen) bytes (at most \(Limits.maxTensorNameBytes) allowed)")
+            }
             let name = try r.readString(length: nlen, "name of tensor \(i)")
             let nd = try r.readU32("dimension count of '\(name)'")
             if nd == 0 || nd > UInt32(Limits.maxDims) {

@@ -11,6 +11,8 @@ public enum Limits {
     public static let maxArrayCount: UInt64 = 1 << 28
     /// Nesting depth of arrays inside arrays.
     public static let maxArrayDepth = 4
+    /// A tensor name, in bytes (the GGUF specification's limit).
+    public static let maxTensorNameBytes: UInt64 = 64
     /// Tensor dimensions.
     public static let maxDims = 4
     /// Elements of one tensor.
