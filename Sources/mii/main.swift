@@ -251,7 +251,7 @@ func cmdInfo(_ argv: [String]) throws -> Int32 {
     var out = "model: \(model.path)\n"
     out += "format: GGUF v\(model.gguf.version), \(model.gguf.tensors.count) tensors, \(model.gguf.file.count) bytes\n"
     out += "architecture: \(model.architecture)\n"
-    if let n = model.metadataString("general.name") { out += "name: \(n)\n" }
+    if let n = model.metadataText("general.name") { out += "name: \(n)\n" }
     for (k, v) in model.network.shapeSummary { out += "  \(k): \(v)\n" }
     var typeCounts: [String: Int] = [:]
     for t in model.gguf.tensors { typeCounts[t.type.name, default: 0] += 1 }

@@ -41,8 +41,8 @@ final class GGUFReaderTests: XCTestCase {
         for t in tensors {
             let info = try XCTUnwrap(g.tensor(t["name"] as! String))
             XCTAssertEqual(Int(info.type.rawValue), t["type"] as! Int)
-            // The gguf package reports numpy shapes (outermost first); GGML dims are innermost first.
-            XCTAssertEqual(info.dims.reversed().map(Int.init), t["dims"] as! [Int])
+            // GGUFReader's tensor shape is in GGML order (innermost first), like ours.
+            XCTAssertEqual(info.dims.map(Int.init), t["dims"] as! [Int])
             XCTAssertEqual(info.fileOffset, t["offset"] as! Int)
             var vals = [Float](repeating: 0, count: Int(info.elementCount))
             miik_dequantize(Int32(info.type.rawValue), g.data(info), &vals, info.elementCount)
