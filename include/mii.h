@@ -174,8 +174,11 @@ MII_API mii_status mii_session_reset(mii_session *session);
 /* Tokens currently in the session (-1 for an invalid handle). */
 MII_API int32_t mii_session_n_tokens(const mii_session *session);
 /* Asks the call running on this session to stop at the next token or prompt chunk. Thread-safe,
- * async-signal-unsafe. The interrupted call returns MII_ERR_CANCELLED (evaluation; the session is
- * unchanged) or finishes with MII_FINISH_CANCELLED (generation). */
+ * async-signal-unsafe. The request stays pending until a call observes it, so a cancel racing with
+ * the start of a call is never lost (one made while the session is idle cancels its next call).
+ * mii_session_eval returns MII_ERR_CANCELLED and leaves the session unchanged; generation returns
+ * MII_OK with finish_reason MII_FINISH_CANCELLED (if cancelled during the prompt, nothing is
+ * generated and the session keeps the prefix its cache shared with the prompt). */
 MII_API mii_status mii_session_cancel(mii_session *session);
 
 enum { MII_EVAL_ALL_LOGITS = 1 };
@@ -195,7 +198,8 @@ typedef int32_t (*mii_stream_fn)(const char *piece, size_t length, void *user_da
 typedef enum mii_finish_reason {
     MII_FINISH_LENGTH = 0,       /* max_new_tokens reached */
     MII_FINISH_STOP = 1,         /* end-of-generation token or stop string */
-    MII_FINISH_CONTEXT_FULL = 2,
+    MII_FINISH_CONTEXT_FULL = 2, /* the last generated token is returned but not in the cache:
+                                    n_prompt_tokens + n_generated_tokens == n_ctx + 1 */
     MII_FINISH_CANCELLED = 3     /* mii_session_cancel() or the stream callback */
 } mii_finish_reason;
 

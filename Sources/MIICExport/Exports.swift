@@ -162,9 +162,10 @@ func writeText(_ s: String, _ buf: UnsafeMutablePointer<CChar>?, _ capacity: Int
     let bytes = Array(s.utf8)
     let total = bytes.count + 1
     needed?.pointee = total
+    if capacity < 0 { throw argument("capacity is negative") }
+    if buf == nil && capacity > 0 { throw argument("buf is NULL but capacity is \(capacity)") }
+    if buf == nil && needed == nil { throw argument("buf and needed are both NULL") }
     guard let buf, capacity >= total else {
-        if buf == nil && capacity == 0 && needed != nil { return MII_ERR_BUFFER_TOO_SMALL }
-        if needed == nil && buf == nil { throw argument("buf and needed are both NULL") }
         LastError.set("buffer of \(capacity) bytes is too small; \(total) needed")
         return MII_ERR_BUFFER_TOO_SMALL
     }
@@ -343,13 +344,13 @@ public func export_tokenize(_ m: OpaquePointer?, _ text: UnsafePointer<CChar>?, 
         let bytes = UnsafeBufferPointer(start: text.map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) }, count: len)
         guard let s = String(validating: bytes, as: UTF8.self) else { throw argument("text is not valid UTF-8") }
         let ids = try box.model.tokenizer.encode(s, addSpecial: flags & 1 != 0, parseSpecial: flags & 2 != 0)
+        if capacity < 0 { throw argument("capacity is negative") }
+        if tokens == nil && capacity > 0 { throw argument("tokens is NULL but capacity is \(capacity)") }
         nTokens.pointee = ids.count
         guard let tokens, capacity >= ids.count else {
-            if capacity < ids.count {
-                LastError.set("token buffer of \(capacity) is too small; \(ids.count) needed")
-                return MII_ERR_BUFFER_TOO_SMALL
-            }
-            return MII_OK
+            if ids.isEmpty { return MII_OK }
+            LastError.set("token buffer of \(capacity) is too small; \(ids.count) needed")
+            return MII_ERR_BUFFER_TOO_SMALL
         }
         for (i, id) in ids.enumerated() { tokens[i] = id }
         return MII_OK
@@ -557,6 +558,12 @@ func generationParams(_ p: mii_generate_params) throws -> GenerationParams {
 func runGeneration(_ box: SessionBox, prompt: [Int32], _ p: mii_generate_params,
                    _ result: UnsafeMutablePointer<mii_generate_result>?) throws -> mii_status {
     let g = try generationParams(p)
+    if let result {
+        let size = result.pointee.size
+        guard size >= MemoryLayout<Int>.size && size <= 1 << 16 else {
+            throw argument("mii_generate_result.size is \(size); set it to sizeof(mii_generate_result)")
+        }
+    }
     let stream = p.stream
     let user = p.user_data
     let r = try box.session.generate(prompt: prompt, params: g) { piece in
@@ -574,9 +581,6 @@ func runGeneration(_ box: SessionBox, prompt: [Int32], _ p: mii_generate_params,
     box.resultTokens.assign(r.tokens)
     if let result {
         let size = result.pointee.size
-        guard size >= MemoryLayout<Int>.size && size <= 1 << 16 else {
-            throw argument("mii_generate_result.size is \(size); set it to sizeof(mii_generate_result)")
-        }
         var v = mii_generate_result()
         v.size = min(size, MemoryLayout<mii_generate_result>.size)
         switch r.finishReason {

@@ -53,7 +53,9 @@ public final class Session: @unchecked Sendable {
 
     deinit { miik_flag_free(cancelFlag) }
 
-    /// Asks a running evaluate/generate to stop at the next token (or prompt chunk). Thread-safe.
+    /// Asks the running evaluate/generate to stop at the next token (or prompt chunk). Thread-safe.
+    /// The request stays pending until a call observes it and returns, so a cancel that races with the
+    /// start of a call is never lost (a cancel made while the session is idle cancels the next call).
     public func cancel() { miik_flag_set(cancelFlag, 1) }
 
     private var cancelled: Bool { miik_flag_get(cancelFlag) != 0 }
@@ -79,7 +81,7 @@ public final class Session: @unchecked Sendable {
     /// Appends `ids` to the sequence and returns the logits of the last one ([n_vocab]), or of every
     /// one ([ids.count, n_vocab]) with `allLogits`. On error the session is unchanged.
     public func evaluate(_ ids: [Int32], allLogits: Bool = false) throws -> [Float] {
-        miik_flag_set(cancelFlag, 0)
+        defer { miik_flag_set(cancelFlag, 0) }
         return try evaluateTokens(ids, allLogits: allLogits)
     }
 
@@ -118,10 +120,17 @@ public final class Session: @unchecked Sendable {
         while common < min(tokens.count, prompt.count - 1) && tokens[common] == prompt[common] { common += 1 }
         tokens.removeSubrange(common...)
 
-        miik_flag_set(cancelFlag, 0)
         defer { miik_flag_set(cancelFlag, 0) }
         let t0 = monotonicSeconds()
-        var logits = try evaluateTokens(Array(prompt[common...]))
+        var logits: [Float]
+        do {
+            logits = try evaluateTokens(Array(prompt[common...]))
+        } catch let e as MIIError where e.code == .cancelled {
+            // Cancelled during the prompt: nothing generated; the session keeps the shared prefix.
+            let t = monotonicSeconds() - t0
+            return GenerationResult(text: "", tokens: [], promptTokens: prompt.count, finishReason: .cancelled,
+                                    promptSeconds: t, decodeSeconds: 0)
+        }
         let t1 = monotonicSeconds()
 
         var sampler = Sampler(params: params.sampling)
