@@ -6,7 +6,7 @@ import XCTest
 /// Hugging Face tokenizers and checked by llama.cpp's tests/test-tokenizer-0.cpp with add_special =
 /// false, parse_special = false). They are fetched into .cache/vocab by
 /// scripts/fixtures/fetch_vocab_vectors.sh; without them these tests skip.
-final class TokenizerVocabTests: XCTestCase {
+final class VocabTokenizerTests: XCTestCase {
     static let vocabDir: String = {
         var url = URL(fileURLWithPath: #filePath)
         url.deleteLastPathComponent()
@@ -75,22 +75,47 @@ final class TokenizerVocabTests: XCTestCase {
         return cases
     }
 
-    static func kind(_ path: String) throws -> String? {
-        try GGUFFile(path: path).string("tokenizer.ggml.model")
+    static let supportedModels = ["gpt2", "llama", "gemma4"]
+
+    private static let lock = NSLock()
+    private static var loaded: [String: (model: String, tokenizer: Tokenizer?)] = [:]
+
+    /// `tokenizer.ggml.model` of a vocab file and, for supported kinds, its tokenizer; loaded once per
+    /// test run (parsing the big vocabularies is slow in debug builds).
+    static func load(path: String) throws -> (model: String, tokenizer: Tokenizer?) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let t = loaded[path] { return t }
+        let g = try GGUFFile(path: path)
+        let model = try g.string("tokenizer.ggml.model") ?? "?"
+        let entry = (model, supportedModels.contains(model) ? try Tokenizer.fromGGUF(g) : nil)
+        loaded[path] = entry
+        return entry
+    }
+
+    /// The tokenizer of .cache/vocab/ggml-vocab-<name>.gguf; skips the calling test when the vectors
+    /// have not been fetched.
+    static func tokenizer(_ name: String) throws -> Tokenizer {
+        let path = vocabDir + "/ggml-vocab-\(name).gguf"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw XCTSkip("\(path) is missing: run scripts/fixtures/fetch_vocab_vectors.sh")
+        }
+        guard let t = try load(path: path).tokenizer else { throw XCTSkip("\(path): unsupported tokenizer") }
+        return t
     }
 
     func testLlamaCppVocabVectors() throws {
         var summary: [String] = []
         var checked = 0
         for v in try Self.vocabFiles() {
-            let model = try Self.kind(v.path) ?? "?"
-            guard model == "gpt2" || model == "llama" else {
-                summary.append("\(v.name): skipped (tokenizer model '\(model)' is not supported)")
-                continue
-            }
             let tok: Tokenizer
             do {
-                tok = try Tokenizer.fromGGUF(GGUFFile(path: v.path))
+                let (model, t) = try Self.load(path: v.path)
+                guard let t else {
+                    summary.append("\(v.name): skipped (tokenizer model '\(model)' is not supported)")
+                    continue
+                }
+                tok = t
             } catch {
                 XCTFail("\(v.name): failed to load: \(error)")
                 summary.append("\(v.name): LOAD FAILED \(error)")
@@ -128,8 +153,7 @@ final class TokenizerVocabTests: XCTestCase {
     /// vocabularies lack one) and SentencePiece round-trips exactly thanks to the dummy-prefix removal.
     func testRoundTrip() throws {
         for v in try Self.vocabFiles() {
-            guard let cases = v.cases, let model = try Self.kind(v.path), model == "gpt2" || model == "llama" else { continue }
-            let tok = try Tokenizer.fromGGUF(GGUFFile(path: v.path))
+            guard let cases = v.cases, let tok = try Self.load(path: v.path).tokenizer else { continue }
             for c in cases {
                 let ids = try tok.encode(c.text, addSpecial: false, parseSpecial: false)
                 XCTAssertEqual(tok.decode(ids, skipSpecial: false), c.text, "\(v.name): \(c.text.debugDescription)")

@@ -370,6 +370,12 @@ struct PreTokenizerFamily {
     var cleanSpaces = true
     var addBOS = false
     var clearBOS = false
+    /// Spaces become U+2581 before tokenizing (SentencePiece-style BPE).
+    var escapeWhitespace = false
+    /// GPT-2 byte mapping; false: UTF-8 characters with <0xXX> byte fallback.
+    var byteEncode = true
+    /// Gemma 4 specifics: newline runs looked up whole, BOS always added.
+    var gemma4 = false
 }
 
 enum PreTokenizers {
@@ -410,7 +416,7 @@ enum PreTokenizers {
 
     /// Llama 3 (tokenizer.json's regex with the (?i:...) group spelled out, as llama.cpp does):
     /// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-    /// With `digits: 1` this is Qwen2's regex (\p{N} instead of \p{N}{1,3}); `digitsMax: Int.max` gives \p{N}+.
+    /// With `digitsMax: 1` this is Qwen2's regex (\p{N} instead of \p{N}{1,3}); `digitsMax: Int.max` gives \p{N}+.
     static func llama3(digitsMax: Int = 3) -> Pattern {
         Pattern([
             [.contraction(caseInsensitive: true, optional: false)],
@@ -682,6 +688,11 @@ enum PreTokenizers {
             return PreTokenizerFamily(passes: { [lines, llama3(digitsMax: 1)] }, cleanSpaces: false)
         case "jais-2":
             return PreTokenizerFamily(passes: { [jais2()] })
+        case "gemma4", "granite-embed-multi-311m":
+            // Gemma 4: spaces are U+2581 and BPE runs on whole lines: [^\n]+|[\n]+
+            return PreTokenizerFamily(passes: { [lines] }, escapeWhitespace: true, byteEncode: false, gemma4: true)
+        case "sarvam-moe":
+            return PreTokenizerFamily(passes: { [lines] }, cleanSpaces: false, escapeWhitespace: true, byteEncode: false)
         default:
             return nil
         }

@@ -1,7 +1,8 @@
 // The tokenizer of a GGUF model, built from its `tokenizer.ggml.*` metadata the way llama.cpp's
-// llama_vocab::load does it (src/llama-vocab.cpp), for the two common vocabulary types:
-//   "gpt2"  byte-level BPE with merge ranks and a pre-tokenizer chosen by `tokenizer.ggml.pre`
-//   "llama" SentencePiece BPE with token scores, a dummy space prefix, U+2581 for spaces and byte fallback
+// llama_vocab::load does it (src/llama-vocab.cpp), for these vocabulary types:
+//   "gpt2"   byte-level BPE with merge ranks and a pre-tokenizer chosen by `tokenizer.ggml.pre`
+//   "llama"  SentencePiece BPE with token scores, a dummy space prefix, U+2581 for spaces and byte fallback
+//   "gemma4" BPE with merge ranks over UTF-8 characters, U+2581 for spaces and byte fallback
 // Deliberate differences from llama.cpp are marked "Unlike llama.cpp" where they are made.
 
 /// Token attributes (the same bits as llama.cpp's llama_token_attr).
@@ -32,7 +33,7 @@ enum TokenAttr {
 
 public final class Tokenizer: @unchecked Sendable {
     public enum Kind: String, Sendable {
-        /// Byte-level BPE (GGUF `tokenizer.ggml.model` = "gpt2").
+        /// BPE with merge ranks (GGUF `tokenizer.ggml.model` = "gpt2", byte-level, or "gemma4").
         case bpe
         /// SentencePiece BPE (GGUF `tokenizer.ggml.model` = "llama").
         case spm
@@ -43,7 +44,8 @@ public final class Tokenizer: @unchecked Sendable {
     public var kindName: String { kind == .bpe ? "BPE" : "SPM" }
     /// `tokenizer.ggml.model`.
     public let modelName: String
-    /// `tokenizer.ggml.pre` ("default" when absent; "-" for SentencePiece vocabularies without one).
+    /// The pre-tokenizer: `tokenizer.ggml.pre`, "default" when absent (SentencePiece has none), "gemma4"
+    /// for Gemma 4 vocabularies.
     public let preTokenizer: String
     public let vocabSize: Int
     public let bosId: Int32?
@@ -59,6 +61,8 @@ public final class Tokenizer: @unchecked Sendable {
     /// Whether llama.cpp would tidy spaces before punctuation when detokenizing this vocabulary
     /// (`decode(_:skipSpecial:cleanUpSpaces:)` does it only on request).
     public let cleanSpacesByDefault: Bool
+    /// Spaces are U+2581 in the vocabulary (SentencePiece, and SentencePiece-style BPE like Gemma 4).
+    let escapeWhitespace: Bool
 
     let vocab: TokenTextTable
     let attrs: [UInt16]
@@ -72,7 +76,7 @@ public final class Tokenizer: @unchecked Sendable {
 
     private init(kind: Kind, modelName: String, preTokenizer: String, vocab: TokenTextTable, attrs: [UInt16],
                  ids: SpecialIds, flags: (addBOS: Bool, addEOS: Bool, addSpacePrefix: Bool, cleanSpaces: Bool),
-                 eog: Set<Int32>, bpe: BPEModel?, spm: SPMModel?) {
+                 escapeWhitespace: Bool, eog: Set<Int32>, bpe: BPEModel?, spm: SPMModel?) {
         self.kind = kind
         self.modelName = modelName
         self.preTokenizer = preTokenizer
@@ -89,6 +93,7 @@ public final class Tokenizer: @unchecked Sendable {
         self.addEOS = flags.addEOS
         self.addSpacePrefix = flags.addSpacePrefix
         self.cleanSpacesByDefault = flags.cleanSpaces
+        self.escapeWhitespace = escapeWhitespace
         self.eogIds = eog
         self.bpe = bpe
         self.spm = spm
@@ -97,7 +102,7 @@ public final class Tokenizer: @unchecked Sendable {
         var starts: [Int] = [0]
         starts.reserveCapacity(vocab.count + 1)
         for id in 0..<vocab.count {
-            Tokenizer.renderPiece(id: id, kind: kind, vocab: vocab, attr: attrs[id], into: &bytes)
+            Tokenizer.renderPiece(id: id, byteLevel: !escapeWhitespace, vocab: vocab, attr: attrs[id], into: &bytes)
             starts.append(bytes.count)
         }
         self.pieceBytes = bytes
@@ -130,10 +135,10 @@ public final class Tokenizer: @unchecked Sendable {
         }
         let kind: Kind
         switch model {
-        case "gpt2": kind = .bpe
+        case "gpt2", "gemma4": kind = .bpe
         case "llama": kind = .spm
-        case "bert", "t5", "rwkv", "plamo2", "gemma4", "hybriddna", "whitespace", "test":
-            throw MIIError.unsupported("tokenizer: vocabulary type '\(model)' is not supported (only 'gpt2' byte-level BPE and 'llama' SentencePiece)")
+        case "bert", "t5", "rwkv", "plamo2", "hybriddna", "whitespace", "test":
+            throw MIIError.unsupported("tokenizer: vocabulary type '\(model)' is not supported (only 'gpt2' byte-level BPE, 'llama' SentencePiece and 'gemma4')")
         case "no_vocab", "none":
             throw MIIError.unsupported("tokenizer: the model has no vocabulary ('\(model)')")
         default:
@@ -184,7 +189,11 @@ public final class Tokenizer: @unchecked Sendable {
             addBOS = true; addSpacePrefix = true
             if preName.isEmpty { preName = "default" }
         case .bpe:
-            ids.bos = 11; ids.eos = 11  // llama.cpp's defaults (Falcon's), used only without metadata
+            if model == "gemma4" {
+                preName = "gemma4"  // llama.cpp ignores tokenizer.ggml.pre for this model type
+            } else {
+                ids.bos = 11; ids.eos = 11  // llama.cpp's defaults (Falcon's), used only without metadata
+            }
             if preName.isEmpty { preName = "default" }
             // Unlike llama.cpp, "gpt2" is accepted as a spelling of "gpt-2".
             guard let f = PreTokenizers.family(preName == "gpt2" ? "gpt-2" : preName) else {
@@ -226,6 +235,7 @@ public final class Tokenizer: @unchecked Sendable {
         }
         if let v = try g.bool("tokenizer.ggml.add_bos_token") { addBOS = v }
         if let v = try g.bool("tokenizer.ggml.add_eos_token") { addEOS = v }
+        if family?.gemma4 == true { addBOS = true }  // llama.cpp's Gemma 4 workaround
         if addBOS && ids.bos == nil {
             throw MIIError.format("tokenizer: add_bos_token is set but the vocabulary has no BOS token")
         }
@@ -263,16 +273,17 @@ public final class Tokenizer: @unchecked Sendable {
                 throw MIIError.format("tokenizer: metadata 'tokenizer.ggml.merges' is missing")
             }
             let merges = try BPEModel.parseMerges(list, vocab: vocab)
-            var byteTokens = [Int32](repeating: -1, count: 256)
-            for b in 0..<256 { byteTokens[b] = vocab.find(ByteLevel.byteToUTF8[b]) }
             let f = family!
+            var byteTokens = [Int32](repeating: -1, count: 256)
+            for b in 0..<256 {
+                byteTokens[b] = f.byteEncode ? vocab.find(ByteLevel.byteToUTF8[b]) : vocab.find(hexByteToken(UInt8(b)))
+            }
             bpe = BPEModel(merges: merges, byteTokens: byteTokens, pre: PreTokenizer(passes: f.passes()),
-                           ignoreMerges: f.ignoreMerges)
+                           ignoreMerges: f.ignoreMerges, byteEncode: f.byteEncode, newlineRunsWhole: f.gemma4)
         case .spm:
             var byteTokens = [Int32](repeating: -1, count: 256)
-            let hex = Array("0123456789ABCDEF".utf8)
             for b in 0..<256 {
-                var id = vocab.find([0x3C, 0x30, 0x78, hex[b >> 4], hex[b & 15], 0x3E])  // <0xXX>
+                var id = vocab.find(hexByteToken(UInt8(b)))
                 if id < 0 && b < 0x80 { id = vocab.find([UInt8(b)]) }
                 byteTokens[b] = id
             }
@@ -281,7 +292,15 @@ public final class Tokenizer: @unchecked Sendable {
                            joinsSpace: SPMModel.charsBeforeSpace(vocab: vocab, mergeable: mergeable))
         }
         return Tokenizer(kind: kind, modelName: model, preTokenizer: preName, vocab: vocab, attrs: attrs, ids: ids,
-                         flags: (addBOS, addEOS, addSpacePrefix, cleanSpaces), eog: eog, bpe: bpe, spm: spm)
+                         flags: (addBOS, addEOS, addSpacePrefix, cleanSpaces),
+                         escapeWhitespace: kind == .spm || family?.escapeWhitespace == true,
+                         eog: eog, bpe: bpe, spm: spm)
+    }
+
+    /// "<0xXX>" (upper-case hex) for a byte.
+    static func hexByteToken(_ b: UInt8) -> [UInt8] {
+        let hex = Array("0123456789ABCDEF".utf8)
+        return [0x3C, 0x30, 0x78, hex[Int(b >> 4)], hex[Int(b & 15)], 0x3E]
     }
 
     /// "<0xXX>" -> XX
@@ -383,13 +402,12 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     /// The bytes of a token as llama.cpp's token_to_piece renders it with special = true.
-    private static func renderPiece(id: Int, kind: Kind, vocab: TokenTextTable, attr: UInt16, into out: inout [UInt8]) {
+    private static func renderPiece(id: Int, byteLevel: Bool, vocab: TokenTextTable, attr: UInt16, into out: inout [UInt8]) {
         let text = vocab.text(id)
         if attr & (TokenAttr.unknown | TokenAttr.control | TokenAttr.userDefined) != 0 {
             out.append(contentsOf: text)
         } else if attr & TokenAttr.normal != 0 {
-            switch kind {
-            case .spm:
+            if !byteLevel {
                 // U+2581 -> space
                 var i = text.startIndex
                 while i < text.endIndex {
@@ -401,7 +419,7 @@ public final class Tokenizer: @unchecked Sendable {
                         i += 1
                     }
                 }
-            case .bpe:
+            } else {
                 // Undo the GPT-2 byte mapping. Unlike llama.cpp (which writes "[UNK_BYTE_0x...]"), a token
                 // with characters outside the mapping is rendered as its UTF-8 text, like Hugging Face.
                 let mark = out.count
@@ -493,10 +511,20 @@ public final class Tokenizer: @unchecked Sendable {
         case .bpe:
             let model = bpe!
             var scratch = BPEModel.Scratch()
+            var escaped: [UInt8] = []
             for f in fragments {
                 switch f {
                 case .token(let id): out.append(id)
-                case .text(let r): model.encode(UnsafeBufferPointer(rebasing: bytes[r]), vocab: vocab, into: &out, scratch: &scratch)
+                case .text(let r):
+                    if escapeWhitespace {
+                        escaped.removeAll(keepingCapacity: true)
+                        for b in bytes[r] {
+                            if b == 0x20 { escaped.append(contentsOf: [0xE2, 0x96, 0x81]) } else { escaped.append(b) }
+                        }
+                        escaped.withUnsafeBufferPointer { model.encode($0, vocab: vocab, into: &out, scratch: &scratch) }
+                    } else {
+                        model.encode(UnsafeBufferPointer(rebasing: bytes[r]), vocab: vocab, into: &out, scratch: &scratch)
+                    }
                 }
             }
         case .spm:
@@ -522,6 +550,33 @@ public final class Tokenizer: @unchecked Sendable {
         }
         if addSpecial && addEOS, let e = eosId { out.append(e) }
         return out
+    }
+
+    /// The pieces the pre-tokenizer splits `text` into (byte-level BPE; a SentencePiece vocabulary has
+    /// no pre-tokenizer and returns the text whole). Special tokens are not split out. For diagnostics.
+    public func preTokenize(_ text: String) -> [String] {
+        guard let bpe else { return text.isEmpty ? [] : [text] }
+        return Tokenizer.split(text, with: bpe.pre)
+    }
+
+    /// The pieces a named pre-tokenizer (a `tokenizer.ggml.pre` value) splits `text` into.
+    public static func preTokenize(_ text: String, preTokenizer name: String) throws -> [String] {
+        guard let f = PreTokenizers.family(name == "gpt2" ? "gpt-2" : name) else {
+            throw MIIError.unsupported("tokenizer: pre-tokenizer '\(name)' is not supported")
+        }
+        return split(text, with: PreTokenizer(passes: f.passes()))
+    }
+
+    private static func split(_ text: String, with pre: PreTokenizer) -> [String] {
+        let bytes = Array(text.utf8)
+        var scalars: [UInt32] = [], offsets: [Int] = []
+        bytes.withUnsafeBufferPointer { UTF8Util.decode($0, scalars: &scalars, offsets: &offsets) }
+        let flags = scalars.map { CharFlags.of($0) }
+        var pieces: [Range<Int>] = []
+        scalars.withUnsafeBufferPointer { sc in
+            flags.withUnsafeBufferPointer { fl in pre.split(scalars: sc, flags: fl, range: 0..<sc.count, into: &pieces) }
+        }
+        return pieces.map { String(decoding: bytes[offsets[$0.lowerBound]..<offsets[$0.upperBound]], as: UTF8.self) }
     }
 
     // MARK: - decoding
@@ -564,12 +619,16 @@ public final class Tokenizer: @unchecked Sendable {
         if t.count < 2 { return }
         out = [t[0]]
         var i = 1
+        var prevRemoved = false  // llama.cpp blanks the removed space in place: it no longer counts as a space
         while i < t.count {
             let x = t[i]
-            if x == 0x27 && i + 1 < t.count && t[i - 1] == 0x20 && t[i + 1] == 0x20 {
+            let prevIsSpace = t[i - 1] == 0x20 && !prevRemoved
+            prevRemoved = false
+            if x == 0x27 && i + 1 < t.count && prevIsSpace && t[i + 1] == 0x20 {
                 out.removeLast()
                 out.append(x)
                 i += 2  // the space after the apostrophe goes too
+                prevRemoved = true
                 continue
             }
             out.append(x)
@@ -599,7 +658,7 @@ public final class Tokenizer: @unchecked Sendable {
 /// of a character split across tokens are held back until the rest arrives. Bytes that can never form
 /// a valid character become U+FFFD; `flush` returns what is left (an incomplete tail as U+FFFD).
 /// Unlike `Tokenizer.decode`, no leading space is removed: the text continues a prompt.
-public struct StreamingDetokenizer {
+public struct StreamingDetokenizer: Sendable {
     public let tokenizer: Tokenizer
     /// Leave out control and unknown tokens (default: render them, as `decode(skipSpecial: false)`).
     public var skipSpecial: Bool
