@@ -37,13 +37,18 @@ public struct ChatTemplate: Sendable {
         if let bos = tokenizer?.bosId { bosText = tokenizer?.tokenText(bos) ?? "" } else { bosText = "" }
         // A literal default system message in the template, e.g.
         // "{{ '<|im_start|>system\nYou are a helpful AI assistant ...<|im_end|>\n' }}"
+        // The newline may be a real one or a Jinja escape ("\\n") inside the string literal.
         var sys: String? = nil
-        let marker = family == .chatml ? "<|im_start|>system\\n" : nil
-        if let marker, let r = source.range(of: marker) {
-            let rest = source[r.upperBound...]
-            if let end = String(rest).range(of: "<|im_end|>") {
-                let text = String(String(rest)[..<end.lowerBound])
-                if !text.contains("{") && !text.contains("'") { sys = text }
+        if family == .chatml {
+            for marker in ["<|im_start|>system\n", "<|im_start|>system\\n"] {
+                guard let r = source.range(of: marker) else { continue }
+                let rest = String(source[r.upperBound...])
+                guard let end = rest.range(of: "<|im_end|>") else { continue }
+                let text = String(rest[..<end.lowerBound])
+                if !text.contains("{") && !text.contains("'") && !text.contains("+") {
+                    sys = text.replacingEscapedNewlines()
+                    break
+                }
             }
         }
         defaultSystemPrompt = sys
@@ -92,6 +97,25 @@ public struct ChatTemplate: Sendable {
 }
 
 extension String {
+    /// Jinja string-literal escapes for newlines and tabs turned into the characters.
+    func replacingEscapedNewlines() -> String {
+        var out = ""
+        var it = makeIterator()
+        while let c = it.next() {
+            if c == "\\" {
+                guard let n = it.next() else { out.append(c); break }
+                switch n {
+                case "n": out.append("\n")
+                case "t": out.append("\t")
+                default: out.append(c); out.append(n)
+                }
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+
     func trimmingWhitespace() -> String {
         let scalars = unicodeScalars
         guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
