@@ -66,7 +66,7 @@ echo "ok - sampling with the same seed repeats the same text"
 
 info=$($MII info 2>/dev/null) || fail "mii info on the default model failed"
 for word in "architecture: llama" "kernels:" "threads:" "tokenizer:" "Q4_1"; do
-  echo "$info" | grep -q "$word" || fail "mii info lacks '$word'"
+  grep -qF "$word" <<<"$info" || fail "mii info lacks '$word'"
 done
 echo "ok - mii info reports architecture, tensor types, tokenizer, kernels and threads"
 
