@@ -15,8 +15,9 @@ soname=$(readelf -d "$SO" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = "libmii.so.1" ] || fail "SONAME is '$soname', expected libmii.so.1"
 echo "ok - SONAME libmii.so.1"
 
-if readelf -d "$SO" | grep NEEDED | grep -qi swift; then
-  fail "libmii.so needs Swift runtime libraries: $(readelf -d "$SO" | grep NEEDED | grep -i swift)"
+needed=$(readelf -d "$SO" | grep NEEDED || true)
+if grep -qi swift <<<"$needed"; then
+  fail "libmii.so needs Swift runtime libraries: $(grep -i swift <<<"$needed")"
 fi
 echo "ok - no Swift runtime libraries needed at run time"
 
