@@ -42,6 +42,7 @@ public final class Model: @unchecked Sendable {
             self.chatTemplate = nil
         }
         g.file.adviseWillNeed()
+        Log.write(.info, "loaded \(path): \(network.architecture), \(g.tensors.count) tensors, vocab \(network.vocabSize), kernels \(Hardware.kernelSet)")
     }
 
     /// The thread count sessions use when not told otherwise: one per core, as the machine reports.

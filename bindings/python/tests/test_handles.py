@@ -99,3 +99,10 @@ def test_log_callback():
     finally:
         mii.set_log_callback(None)
     assert all(isinstance(m, str) for _, m in got)
+    # loading reports one info line naming the file and the kernels; nothing is printed
+    assert any(level == _ffi.MII_LOG_INFO and "loaded" in m and "tiny-llama" in m for level, m in got), got
+    # after clearing, nothing more is delivered
+    n = len(got)
+    with mii.Model(TINY):
+        pass
+    assert len(got) == n
