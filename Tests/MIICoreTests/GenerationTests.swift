@@ -220,3 +220,19 @@ final class SamplerTests: XCTestCase {
         XCTAssertLessThan(cold, 40)
     }
 }
+
+/// Non-finite values never crash the sampler, and generation reports them as an error.
+final class NonFiniteLogitsTests: XCTestCase {
+    func testSamplerSurvivesNaN() {
+        var p = SamplingParams()
+        p.temperature = 0.8
+        p.topP = 0.9
+        p.minP = 0.1
+        var s = Sampler(params: p)
+        var l: [Float] = [.nan, .nan, .nan]
+        let id = l.withUnsafeMutableBufferPointer { s.sample($0, history: []) }
+        XCTAssertTrue((0..<3).contains(id))
+        var inf: [Float] = [0, .infinity, 1]
+        XCTAssertEqual(inf.withUnsafeMutableBufferPointer { s.sample($0, history: []) }, 1)
+    }
+}

@@ -129,6 +129,7 @@ public struct Sampler {
                 total += Double(expf(z))
             }
         }
+        if candidates.isEmpty { return Sampler.argmax(UnsafeBufferPointer(logits)) }  // non-finite logits
         candidates.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.id < $1.id) }
         var keep = candidates.count
         if p.topK > 0 && p.topK < keep {

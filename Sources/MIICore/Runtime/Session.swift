@@ -148,6 +148,9 @@ public final class Session: @unchecked Sendable {
         loop: while generated.count < params.maxNewTokens {
             if cancelled { finish = .cancelled; break }
             let history = tokens[...]
+            if logits.contains(where: { !$0.isFinite }) {
+                throw MIIError(.invalidFormat, "the model produced non-finite logits (NaN or infinite weights in the file?)")
+            }
             let id = logits.withUnsafeMutableBufferPointer { sampler.sample($0, history: history) }
             if !params.ignoreEOS && model.tokenizer.isEndOfGeneration(id) {
                 finish = .stop
