@@ -58,3 +58,7 @@ echo "ok - threads example: 3 threads with their own sessions match the serial r
 
 "$OUT/threads" --threads-per-session 2 2 >"$OUT/threads2.out" 2>&1 || { cat "$OUT/threads2.out"; fail "threads example with 2 threads per session"; }
 echo "ok - threads example: 2 sessions x 2 threads match the serial run"
+
+cc $CFLAGS Tests/c/api_misuse.c $(pkg-config --cflags --libs mii) -o "$OUT/api_misuse" \
+  || fail "Tests/c/api_misuse.c does not build with $CFLAGS"
+"$OUT/api_misuse" Tests/Fixtures/tiny/tiny-llama.gguf || fail "API misuse / churn checks"
