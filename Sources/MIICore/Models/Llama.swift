@@ -88,7 +88,8 @@ public final class LlamaDecoder: @unchecked Sendable {
             let n = min(state.batch, tokens.count - done)
             let chunk = UnsafeBufferPointer(rebasing: tokens[done..<(done + n)])
             let isLast = done + n == tokens.count
-            forwardChunk(chunk, pos0: startPos + done, state: state, pool: pool, mode: mode)
+            try forwardChunk(chunk, pos0: startPos + done, state: state, pool: pool, mode: mode,
+                             shouldCancel: shouldCancel)
             if allLogits {
                 head(state, rows: 0..<n, out: logits + done * c.nVocab, pool: pool, mode: mode)
             } else if isLast {
@@ -110,11 +111,16 @@ public final class LlamaDecoder: @unchecked Sendable {
         linear(output, s.xn, rows.count, out, pool: pool, mode: .precise, scratch: s.scratch)
     }
 
+    /// One chunk of tokens through every layer. Cancellation is checked before each layer's attention
+    /// and MLP, so a long prompt stops within a fraction of one layer's work.
     private func forwardChunk(_ tokens: UnsafeBufferPointer<Int32>, pos0: Int, state s: DecoderState,
-                              pool: ThreadPool, mode: PrecisionMode) {
+                              pool: ThreadPool, mode: PrecisionMode, shouldCancel: () -> Bool) throws {
         let c = config
         let n = tokens.count
         let nEmbd = c.nEmbd
+        func checkCancel() throws {
+            if shouldCancel() { throw MIIError(.cancelled, "cancelled") }
+        }
         // x [n, n_embd] = embedding rows
         for (t, id) in tokens.enumerated() {
             tokenEmbedding.dequantizeRow(Int(id), into: s.x + t * nEmbd)
@@ -134,10 +140,13 @@ public final class LlamaDecoder: @unchecked Sendable {
             for t in 0..<n {
                 rmsNorm(s.x + t * nEmbd, L.attnNorm, s.xn + t * nEmbd, nEmbd, c.normEps)
             }
+            try checkCancel()
             linear(L.wq, s.xn, n, s.q, pool: pool, mode: mode, scratch: s.scratch)
             let kNew = s.keys(layer: li) + pos0 * c.kvDim     // [n, kv_dim] inside the cache
             let vNew = s.values(layer: li) + pos0 * c.kvDim
+            try checkCancel()
             linear(L.wk, s.xn, n, kNew, pool: pool, mode: mode, scratch: s.scratch)
+            try checkCancel()
             linear(L.wv, s.xn, n, vNew, pool: pool, mode: mode, scratch: s.scratch)
             if let b = L.bq { addBias(s.q, b, rows: n) }
             if let b = L.bk { addBias(kNew, b, rows: n) }
@@ -145,13 +154,16 @@ public final class LlamaDecoder: @unchecked Sendable {
             applyRope(s.q, heads: c.nHead, n: n, s)
             applyRope(kNew, heads: c.nHeadKV, n: n, s)
             attention(layer: li, n: n, pos0: pos0, s, pool: pool)
+            try checkCancel()
             linear(L.wo, s.attn, n, s.xn, pool: pool, mode: mode, scratch: s.scratch)
             add(s.x, s.xn, n * nEmbd)
             // MLP block
             for t in 0..<n {
                 rmsNorm(s.x + t * nEmbd, L.ffnNorm, s.xn + t * nEmbd, nEmbd, c.normEps)
             }
+            try checkCancel()
             linear(L.wGate, s.xn, n, s.gate, pool: pool, mode: mode, scratch: s.scratch)
+            try checkCancel()
             linear(L.wUp, s.xn, n, s.up, pool: pool, mode: mode, scratch: s.scratch)
             let total = n * c.nFF
             for i in 0..<total {
@@ -160,6 +172,7 @@ public final class LlamaDecoder: @unchecked Sendable {
             }
             // ffn_down's input (SiLU(gate) * up) is heavy-tailed; in fast mode it keeps float
             // activations too, which keeps mean |Δ log-prob| on SmolLM2 at ~0.05 instead of ~0.07.
+            try checkCancel()
             linear(L.wDown, s.gate, n, s.xn, pool: pool, mode: .precise, scratch: s.scratch)
             add(s.x, s.xn, n * nEmbd)
         }
