@@ -7,7 +7,10 @@ import PackageDescription
 //   MIICExport  the @_cdecl shims behind include/mii.h
 //   MIICLI      the `mii` command-line tool (product `mii-cli`, linked to bin/mii)
 
-let soFlags: [LinkerSetting] = [
+// Sanitizer builds (scripts/test_tsan.sh) set MII_SANITIZER_BUILD: the sanitizer runtime is not
+// linked into shared objects, so `-z defs` would fail there; the release product keeps every flag.
+let sanitizerBuild = Context.environment["MII_SANITIZER_BUILD"] != nil
+let soFlags: [LinkerSetting] = sanitizerBuild ? [] : [
     .unsafeFlags([
         "-static-stdlib",
         "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/MIILinkFlags/exports.map",

@@ -6,6 +6,7 @@
 #  3. the real libmii.so: exported symbols vs mii.h, C examples built with -Werror and run
 #  4. the CLI: usage errors (exit 2), hostile model files (exit 1), generation
 #  5. the Python package (bindings/python) with pytest against the real libmii.so
+#  6. concurrency tests under ThreadSanitizer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -33,8 +34,10 @@ run_stage() {
 run_stage "libmii.so and C examples" scripts/test_c_api.sh
 run_stage "CLI" scripts/test_cli.sh
 run_stage "Python package (pytest against the real libmii.so)" scripts/test_python.sh
+run_stage "ThreadSanitizer" scripts/test_tsan.sh
 c_passed=$(grep -c '^ok ' .build/test_c_api.sh.log || true)
 cli_passed=$(grep -c '^ok ' .build/test_cli.sh.log || true)
+tsan_passed=$(grep -c '^ok ' .build/test_tsan.sh.log || true)
 py_passed=$(grep -oE '[0-9]+ passed' .build/test_python.sh.log | tail -1 | grep -oE '[0-9]+' || echo 0)
 
-echo "tests: $((swift_passed + c_passed + cli_passed + py_passed)) passed, 0 failed"
+echo "tests: $((swift_passed + c_passed + cli_passed + py_passed + tsan_passed)) passed, 0 failed"
