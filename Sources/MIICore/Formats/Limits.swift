@@ -42,3 +42,16 @@ func checkedAdd(_ a: Int64, _ b: Int64, _ what: @autoclosure () -> String) throw
     if o { throw MIIError.format("\(what()): size overflows") }
     return r
 }
+
+extension Limits {
+    /// A JSON document (config.json, tokenizer.json, a safetensors header), in bytes.
+    public static let maxJSONBytes = 512 << 20
+    /// Nesting depth of JSON arrays/objects.
+    public static let maxJSONDepth = 512
+    /// One JSON number literal, in bytes.
+    public static let maxJSONNumberBytes = 4096
+    /// Dimensions of one safetensors tensor.
+    public static let maxSafetensorsDims = 8
+    /// Shards of one sharded safetensors checkpoint.
+    public static let maxSafetensorsShards = 4096
+}
