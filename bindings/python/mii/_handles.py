@@ -115,7 +115,40 @@ def _free_model(ptr: int) -> None:
     lib.mii_model_free(ptr)
 
 
-class Model:
+class _OwnedHandle:
+    """What Model and Session share: the library handle, its closed state, `with` support, and the
+    weakref.finalize fallback that frees the handle if the object is dropped without close()."""
+
+    _what = "handle"
+    _handle: "int | None" = None
+
+    @property
+    def handle(self) -> int:
+        h = self._handle
+        if h is None:
+            raise InvalidHandleError(f"the {self._what} was closed", _ffi.MII_ERR_INVALID_HANDLE)
+        return h
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def close(self) -> None:  # overridden
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        fin = getattr(self, "_finalizer", None)
+        if fin is not None:
+            fin()
+
+
+class Model(_OwnedHandle):
     """A loaded GGUF model (read-only, shareable across threads)."""
 
     def __init__(self, path: str | os.PathLike, *, threads: int | None = None, precision: str | None = None):
@@ -138,33 +171,13 @@ class Model:
         self.path = path
         self._finalizer = weakref.finalize(self, _free_model, out.value)
 
+    _what = "model"
+
     # lifetime
-    @property
-    def handle(self) -> int:
-        h = self._handle
-        if h is None:
-            raise InvalidHandleError("the model was closed", _ffi.MII_ERR_INVALID_HANDLE)
-        return h
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
     def close(self) -> None:
         """Releases this reference to the model (sessions keep it alive until they are closed)."""
         self._handle = None
         self._finalizer()
-
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        fin = getattr(self, "_finalizer", None)
-        if fin is not None:
-            fin()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"{self.architecture}, vocab {self.vocab_size}"
@@ -339,7 +352,7 @@ def _free_session(ptr: int) -> None:
     lib.mii_session_free(ptr)
 
 
-class Session:
+class Session(_OwnedHandle):
     """One sequence (KV cache + position) of a model. One thread at a time; ``cancel()`` from any."""
 
     def __init__(
@@ -364,16 +377,7 @@ class Session:
         self._handle: int | None = out.value
         self._finalizer = weakref.finalize(self, _free_session, out.value)
 
-    @property
-    def handle(self) -> int:
-        h = self._handle
-        if h is None:
-            raise InvalidHandleError("the session was closed", _ffi.MII_ERR_INVALID_HANDLE)
-        return h
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
+    _what = "session"
 
     def close(self) -> None:
         """Frees the session. Must not be called while another thread is inside a call on it."""
@@ -388,17 +392,6 @@ class Session:
                 self._finalizer = weakref.finalize(self, _free_session, h)
                 check(status, "cannot free the session")
         self._handle = None
-
-    def __enter__(self) -> "Session":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        fin = getattr(self, "_finalizer", None)
-        if fin is not None:
-            fin()
 
     @property
     def n_tokens(self) -> int:
