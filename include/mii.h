@@ -173,9 +173,9 @@ MII_API mii_status mii_session_free(mii_session *session);
 MII_API mii_status mii_session_reset(mii_session *session);
 /* Tokens currently in the session (-1 for an invalid handle). */
 MII_API int32_t mii_session_n_tokens(const mii_session *session);
-/* Asks the call running on this session to stop at the next token or prompt chunk. Thread-safe,
- * async-signal-unsafe. The request stays pending until a call observes it, so a cancel racing with
- * the start of a call is never lost (one made while the session is idle cancels its next call).
+/* Asks the call running on this session to stop at its next matrix product or token. Thread-safe,
+ * async-signal-unsafe. It reaches only the evaluation or generation in progress: a cancel made while
+ * the session is idle is ignored, and it never cancels a later call.
  * mii_session_eval returns MII_ERR_CANCELLED and leaves the session unchanged; generation returns
  * MII_OK with finish_reason MII_FINISH_CANCELLED (if cancelled during the prompt, nothing is
  * generated and the session keeps the prefix its cache shared with the prompt). */

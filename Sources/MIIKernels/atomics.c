@@ -26,3 +26,8 @@ int miik_flag_exchange(miik_flag *f, int v) {
 int miik_flag_add(miik_flag *f, int delta) {
     return atomic_fetch_add_explicit(&f->value, delta, memory_order_acq_rel) + delta;
 }
+
+int miik_flag_cas(miik_flag *f, int expected, int desired) {
+    return atomic_compare_exchange_strong_explicit(&f->value, &expected, desired, memory_order_acq_rel,
+                                                   memory_order_acquire);
+}

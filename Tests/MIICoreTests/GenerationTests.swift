@@ -143,6 +143,16 @@ final class GenerationTests: XCTestCase {
         XCTAssertTrue(r.finishReason == .cancelled || r.finishReason == .contextFull)
     }
 
+    func testCancelWhileIdleIsIgnored() throws {
+        let s = try Session(model: Self.model)
+        s.cancel()
+        s.cancel()
+        let r = try s.generate(prompt: prompt, params: params(6))
+        XCTAssertEqual(r.finishReason, .length)
+        XCTAssertEqual(r.tokens.count, 6)
+        _ = try s.evaluate([5])
+    }
+
     func testPrefixReuseGivesSameResult() throws {
         let s = try Session(model: Self.model)
         let a = try s.generate(prompt: prompt, params: params(10))

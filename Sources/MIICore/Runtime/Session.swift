@@ -53,12 +53,22 @@ public final class Session: @unchecked Sendable {
 
     deinit { miik_flag_free(cancelFlag) }
 
-    /// Asks the running evaluate/generate to stop at the next token (or prompt chunk). Thread-safe.
-    /// The request stays pending until a call observes it and returns, so a cancel that races with the
-    /// start of a call is never lost (a cancel made while the session is idle cancels the next call).
-    public func cancel() { miik_flag_set(cancelFlag, 1) }
+    // Call state: 0 idle, 1 running, 2 running with a cancel request. cancel() only moves 1 -> 2, so a
+    // request reaches exactly the call in progress: never a later call, and never lost mid-call.
+    private static let idle: Int32 = 0, running: Int32 = 1, cancelRequested: Int32 = 2
 
-    private var cancelled: Bool { miik_flag_get(cancelFlag) != 0 }
+    /// Asks the running evaluate/generate to stop at the next matrix product or token. Thread-safe.
+    /// A cancel made while no call is running is ignored.
+    public func cancel() { _ = miik_flag_cas(cancelFlag, Session.running, Session.cancelRequested) }
+
+    private var cancelled: Bool { miik_flag_get(cancelFlag) == Session.cancelRequested }
+
+    /// Marks a public call as running for the duration of `body`.
+    private func asCall<T>(_ body: () throws -> T) rethrows -> T {
+        miik_flag_set(cancelFlag, Session.running)
+        defer { miik_flag_set(cancelFlag, Session.idle) }
+        return try body()
+    }
 
     /// Forgets all tokens.
     public func reset() { tokens.removeAll() }
@@ -81,8 +91,7 @@ public final class Session: @unchecked Sendable {
     /// Appends `ids` to the sequence and returns the logits of the last one ([n_vocab]), or of every
     /// one ([ids.count, n_vocab]) with `allLogits`. On error the session is unchanged.
     public func evaluate(_ ids: [Int32], allLogits: Bool = false) throws -> [Float] {
-        defer { miik_flag_set(cancelFlag, 0) }
-        return try evaluateTokens(ids, allLogits: allLogits)
+        try asCall { try evaluateTokens(ids, allLogits: allLogits) }
     }
 
     private func evaluateTokens(_ ids: [Int32], allLogits: Bool = false) throws -> [Float] {
@@ -109,6 +118,11 @@ public final class Session: @unchecked Sendable {
     /// (valid UTF-8, stop strings held back); returning false stops generation (finish: cancelled).
     public func generate(prompt: [Int32], params: GenerationParams,
                          onText: ((String) -> Bool)? = nil) throws -> GenerationResult {
+        try asCall { try generateTokens(prompt: prompt, params: params, onText: onText) }
+    }
+
+    private func generateTokens(prompt: [Int32], params: GenerationParams,
+                                onText: ((String) -> Bool)?) throws -> GenerationResult {
         try params.validate()
         guard !prompt.isEmpty else { throw MIIError.argument("the prompt has no tokens") }
         try checkTokens(prompt)
@@ -120,7 +134,6 @@ public final class Session: @unchecked Sendable {
         while common < min(tokens.count, prompt.count - 1) && tokens[common] == prompt[common] { common += 1 }
         tokens.removeSubrange(common...)
 
-        defer { miik_flag_set(cancelFlag, 0) }
         let t0 = monotonicSeconds()
         var logits: [Float]
         do {

@@ -132,6 +132,7 @@ void miik_flag_set(miik_flag *f, int v);
 int miik_flag_get(const miik_flag *f);
 int miik_flag_exchange(miik_flag *f, int v);   /* returns the previous value */
 int miik_flag_add(miik_flag *f, int delta);    /* returns the new value */
+int miik_flag_cas(miik_flag *f, int expected, int desired); /* 1 if the value was `expected` and is now `desired` */
 
 #ifdef __cplusplus
 }
