@@ -49,8 +49,6 @@ public final class Model: @unchecked Sendable {
     public var defaultThreads: Int {
         options.threads > 0 ? options.threads : Hardware.physicalCores
     }
-
-    public func metadataString(_ key: String) -> String? { gguf.metadata[key]?.description }
 }
 
 extension Model {

@@ -24,9 +24,3 @@ public struct WeightMatrix: @unchecked Sendable {
         miik_dequantize(Int32(type.rawValue), data + r * rowBytes, out, Int64(cols))
     }
 }
-
-/// A 1-D float vector parameter (norm weights, biases), converted to Float32 at load.
-public struct WeightVector: Sendable {
-    public let name: String
-    public let values: [Float]
-}
