@@ -54,4 +54,6 @@ extension Limits {
     public static let maxSafetensorsDims = 8
     /// Shards of one sharded safetensors checkpoint.
     public static let maxSafetensorsShards = 4096
+    /// config.json, tokenizer_config.json, generation_config.json and other small JSON files of a folder.
+    public static let maxConfigBytes = 16 << 20
 }

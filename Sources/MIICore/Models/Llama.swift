@@ -10,7 +10,7 @@ public final class LlamaDecoder: @unchecked Sendable {
         let wk: WeightMatrix           // [kv_dim, n_embd]
         let wv: WeightMatrix           // [kv_dim, n_embd]
         let wo: WeightMatrix           // [n_embd, q_dim]
-        let bq: [Float]?, bk: [Float]?, bv: [Float]?
+        let bq: [Float]?, bk: [Float]?, bv: [Float]?, bo: [Float]?
         let ffnNorm: [Float]           // [n_embd]
         let wGate: WeightMatrix        // [n_ff, n_embd]
         let wUp: WeightMatrix          // [n_ff, n_embd]
@@ -32,8 +32,12 @@ public final class LlamaDecoder: @unchecked Sendable {
         return all
     }
 
+    /// Keeps the file mappings the weight matrices point into alive as long as the network.
+    private let storage: TensorSource
+
     public init(config: DecoderConfig, tensors: TensorSource) throws {
         self.config = config
+        self.storage = tensors
         let c = config
         tokenEmbedding = try tensors.matrix("token_embd.weight", rows: c.nVocab, cols: c.nEmbd)
         outputNorm = try tensors.vector("output_norm.weight", count: c.nEmbd)
@@ -51,6 +55,7 @@ public final class LlamaDecoder: @unchecked Sendable {
                 bq: try tensors.optionalVector(p + "attn_q.bias", count: c.qDim),
                 bk: try tensors.optionalVector(p + "attn_k.bias", count: c.kvDim),
                 bv: try tensors.optionalVector(p + "attn_v.bias", count: c.kvDim),
+                bo: try tensors.optionalVector(p + "attn_output.bias", count: c.nEmbd),
                 ffnNorm: try tensors.vector(p + "ffn_norm.weight", count: c.nEmbd),
                 wGate: try tensors.matrix(p + "ffn_gate.weight", rows: c.nFF, cols: c.nEmbd),
                 wUp: try tensors.matrix(p + "ffn_up.weight", rows: c.nFF, cols: c.nEmbd),
@@ -68,6 +73,7 @@ public final class LlamaDecoder: @unchecked Sendable {
                 }
                 f /= Double(factors[i])
             }
+            if let l3 = c.ropeLlama3 { f = l3.apply(f) }
             inv[i] = Float(f / Double(c.ropeLinearScale))
         }
         invFreq = inv
@@ -156,6 +162,7 @@ public final class LlamaDecoder: @unchecked Sendable {
             attention(layer: li, n: n, pos0: pos0, s, pool: pool)
             try checkCancel()
             linear(L.wo, s.attn, n, s.xn, pool: pool, mode: mode, scratch: s.scratch)
+            if let b = L.bo { addBias(s.xn, b, rows: n) }
             add(s.x, s.xn, n * nEmbd)
             // MLP block
             for t in 0..<n {
@@ -232,14 +239,16 @@ public final class LlamaDecoder: @unchecked Sendable {
                 let kvh = h / group
                 let q = s.q + t * c.qDim + h * hd
                 let len = pos0 + t + 1
+                // Sliding window: position p sees p - window + 1 ... p.
+                let first = c.slidingWindow.map { max(0, len - $0) } ?? 0
                 var mx = -Float.infinity
-                for j in 0..<len {
+                for j in first..<len {
                     let sc = miik_dot_f32(q, K + j * c.kvDim + kvh * hd, Int64(hd)) * scale
                     scores[j] = sc
                     if sc > mx { mx = sc }
                 }
                 var sum: Float = 0
-                for j in 0..<len {
+                for j in first..<len {
                     let e = expf(scores[j] - mx)
                     scores[j] = e
                     sum += e
@@ -247,7 +256,7 @@ public final class LlamaDecoder: @unchecked Sendable {
                 let out = s.attn + t * c.qDim + h * hd
                 out.initialize(repeating: 0, count: hd)
                 let inv = 1 / sum
-                for j in 0..<len {
+                for j in first..<len {
                     miik_axpy_f32(scores[j] * inv, V + j * c.kvDim + kvh * hd, out, Int64(hd))
                 }
             }
@@ -280,13 +289,55 @@ extension Double {
 import Glibc
 #endif
 
-/// Registration of the `llama` GGUF architecture (also used by Mistral-style files).
+/// Registration of the `llama` architecture: GGUF `llama` (also Mistral-style files) and Hugging Face
+/// `model_type: llama`.
 enum Llama {
     static func loadGGUF(_ g: GGUFFile) throws -> LanguageModelNetwork {
         // llama.cpp's converter permutes Q/K rows of `llama` models, so RoPE pairs adjacent elements.
         let arch = g.architecture ?? "llama"
         let cfg = try DecoderConfig.fromGGUF(g, arch: arch, pairing: .adjacent)
         return try LlamaDecoder(config: cfg, tensors: g)
+    }
+
+    /// Hugging Face checkpoints are not permuted: RoPE rotates halves.
+    static func loadHF(_ f: HFFolder) throws -> LanguageModelNetwork {
+        let tensors = hfTensors(f.weights)
+        let cfg = try DecoderConfig.fromHF(f.config, arch: f.modelType,
+                                           hasLMHead: f.weights.lookup("lm_head.weight") != nil)
+        return try LlamaDecoder(config: cfg, tensors: tensors)
+    }
+
+    /// Engine names -> Hugging Face names of LlamaForCausalLM and the models that copy its layout
+    /// (MistralForCausalLM, Qwen2ForCausalLM).
+    static func hfTensors(_ base: TensorSource) -> TensorSource {
+        RenamedTensors(base: base) { name in
+            switch name {
+            case "token_embd.weight": return .init(name: "model.embed_tokens.weight")
+            case "output_norm.weight": return .init(name: "model.norm.weight")
+            case "output.weight": return .init(name: "lm_head.weight")
+            default: break
+            }
+            guard let (i, rest) = splitLayerName(name) else { return nil }
+            let p = "model.layers.\(i)."
+            let part: String
+            switch rest {
+            case "attn_norm.weight": part = "input_layernorm.weight"
+            case "ffn_norm.weight": part = "post_attention_layernorm.weight"
+            case "attn_q.weight": part = "self_attn.q_proj.weight"
+            case "attn_k.weight": part = "self_attn.k_proj.weight"
+            case "attn_v.weight": part = "self_attn.v_proj.weight"
+            case "attn_output.weight": part = "self_attn.o_proj.weight"
+            case "attn_q.bias": part = "self_attn.q_proj.bias"
+            case "attn_k.bias": part = "self_attn.k_proj.bias"
+            case "attn_v.bias": part = "self_attn.v_proj.bias"
+            case "attn_output.bias": part = "self_attn.o_proj.bias"
+            case "ffn_gate.weight": part = "mlp.gate_proj.weight"
+            case "ffn_up.weight": part = "mlp.up_proj.weight"
+            case "ffn_down.weight": part = "mlp.down_proj.weight"
+            default: return nil
+            }
+            return .init(name: p + part)
+        }
     }
 }
 

@@ -26,6 +26,24 @@ public enum ArchitectureRegistry {
         "qwen2": Qwen2.loadGGUF,
     ]
 
+    public typealias HFLoader = @Sendable (HFFolder) throws -> LanguageModelNetwork
+
+    /// Hugging Face `model_type` -> loader.
+    public static let huggingFace: [String: HFLoader] = [
+        "llama": Llama.loadHF,
+        "mistral": Mistral.loadHF,
+        "qwen2": Qwen2.loadHF,
+        "phi3": Phi3.loadHF,
+    ]
+
+    public static func loadHF(_ f: HFFolder) throws -> LanguageModelNetwork {
+        guard let loader = huggingFace[f.modelType] else {
+            let known = huggingFace.keys.sorted().joined(separator: ", ")
+            throw MIIError.unsupported("model_type '\(f.modelType)' is not supported (supported: \(known))")
+        }
+        return try loader(f)
+    }
+
     public static func loadGGUF(_ g: GGUFFile) throws -> LanguageModelNetwork {
         guard let arch = g.architecture else {
             throw MIIError.format("GGUF: general.architecture is missing")

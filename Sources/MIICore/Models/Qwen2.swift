@@ -4,4 +4,11 @@ enum Qwen2 {
         let cfg = try DecoderConfig.fromGGUF(g, arch: "qwen2", pairing: .half)
         return try LlamaDecoder(config: cfg, tensors: g)
     }
+
+    /// Hugging Face `model_type: qwen2`: LlamaForCausalLM's tensor names plus q/k/v biases.
+    static func loadHF(_ f: HFFolder) throws -> LanguageModelNetwork {
+        let cfg = try DecoderConfig.fromHF(f.config, arch: "qwen2",
+                                           hasLMHead: f.weights.lookup("lm_head.weight") != nil)
+        return try LlamaDecoder(config: cfg, tensors: Llama.hfTensors(f.weights))
+    }
 }

@@ -52,3 +52,35 @@ extension GGUFFile: TensorSource {
         return (t.type, t.dims, data(t))
     }
 }
+
+/// A checkpoint's tensors presented under the engine's (GGUF-style) names: `resolve` maps an engine
+/// name to the checkpoint's name and, for fused matrices (Phi-3's `qkv_proj`), a range of rows.
+struct RenamedTensors: TensorSource {
+    struct Target {
+        var name: String
+        /// Rows [start, start + count) of a 2-D tensor; nil: the whole tensor.
+        var rows: (start: Int, count: Int)? = nil
+    }
+    let base: TensorSource
+    let resolve: (String) -> Target?
+
+    func lookup(_ name: String) -> (type: GGMLType, dims: [Int64], data: UnsafeRawPointer)? {
+        guard let target = resolve(name), let t = base.lookup(target.name) else { return nil }
+        guard let r = target.rows else { return t }
+        // Row slices of a [cols, rows] matrix whose rows are whole blocks: checked here so a bad
+        // request reads as "absent" and the caller reports the missing tensor.
+        guard t.dims.count == 2, r.start >= 0, r.count > 0,
+              Int64(r.start) + Int64(r.count) <= t.dims[1], t.dims[0] > 0,
+              t.dims[0] % Int64(t.type.blockElements) == 0 else { return nil }
+        let rowBytes = t.type.rowBytes(Int(t.dims[0]))
+        return (t.type, [t.dims[0], Int64(r.count)], t.data + r.start * rowBytes)
+    }
+}
+
+/// Maps the engine's per-layer names ("blk.3.attn_q.weight") to (layer, rest) for checkpoint renames.
+func splitLayerName(_ name: String) -> (layer: Int, rest: Substring)? {
+    guard name.hasPrefix("blk.") else { return nil }
+    let tail = name.dropFirst(4)
+    guard let dot = tail.firstIndex(of: "."), let i = Int(tail[..<dot]) else { return nil }
+    return (i, tail[tail.index(after: dot)...])
+}
