@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of libmii. This is the README's test command and what CI runs (.ci/run).
-#  1. dependencies and the release build (scripts/setup.sh), llama.cpp's tokenizer test vectors
+#  1. dependencies and the release build (scripts/setup.sh), llama.cpp's tokenizer test vectors,
+#     the reference packages and the large fixtures they write (SmolLM2 as a Hugging Face folder)
 #  2. swift test (kernels vs reference twins and the gguf package, GGUF reader, hostile files,
 #     tokenizers vs llama.cpp / Hugging Face, forward pass vs transformers, generation)
 #  3. the real libmii.so: exported symbols vs mii.h, C examples built with -Werror and run
@@ -13,6 +14,10 @@ ROOT=$PWD
 
 bash scripts/setup.sh
 bash scripts/fixtures/fetch_vocab_vectors.sh "$ROOT/.cache/vocab" >&2
+# The reference packages (torch, transformers, tokenizers, ...) write the fixtures that are too large
+# to commit: SmolLM2 as a Hugging Face folder saved by transformers.
+bash scripts/setup_reference_env.sh >&2
+${PYTHON:-python3} scripts/fixtures/make_smollm2_hf_folder.py >&2
 
 echo "== swift test" >&2
 mkdir -p .build

@@ -305,7 +305,7 @@ public func export_model_token_eos(_ m: OpaquePointer?) -> Int32 { modelInt(m) {
 public func export_model_token_is_eog(_ m: OpaquePointer?, _ t: Int32) -> Int32 {
     modelInt(m) { model in
         guard t >= 0 && Int(t) < model.vocabSize else { return -1 }
-        return model.tokenizer.isEndOfGeneration(t) ? 1 : 0
+        return model.isEndOfGeneration(t) ? 1 : 0
     }
 }
 

@@ -249,13 +249,11 @@ func cmdInfo(_ argv: [String]) throws -> Int32 {
     if let p = a.positionals.first { opts.values["model"] = [p] }
     let model = try loadModel(opts)
     var out = "model: \(model.path)\n"
-    out += "format: GGUF v\(model.gguf.version), \(model.gguf.tensors.count) tensors, \(model.gguf.file.count) bytes\n"
+    out += "format: \(model.formatDescription)\n"
     out += "architecture: \(model.architecture)\n"
     if let n = model.metadataText("general.name") { out += "name: \(n)\n" }
     for (k, v) in model.network.shapeSummary { out += "  \(k): \(v)\n" }
-    var typeCounts: [String: Int] = [:]
-    for t in model.gguf.tensors { typeCounts[t.type.name, default: 0] += 1 }
-    out += "tensor types: " + typeCounts.sorted { $0.value > $1.value }.map { "\($0.key) x\($0.value)" }.joined(separator: ", ") + "\n"
+    out += "tensor types: " + model.tensorTypeCounts.map { "\($0.0) x\($0.1)" }.joined(separator: ", ") + "\n"
     let tok = model.tokenizer
     out += "tokenizer: \(tok.kindName), pre-tokenizer \(tok.preTokenizer), \(tok.vocabSize) tokens"
     if let b = tok.bosId { out += ", bos \(b) \(tok.tokenText(b).debugDescription)" }

@@ -24,4 +24,15 @@ enum Fixtures {
         }
         return p
     }
+
+    /// SmolLM2 as a Hugging Face folder written by transformers
+    /// (scripts/fixtures/make_smollm2_hf_folder.py, run by scripts/test.sh). Fails when missing.
+    static func smolLM2Folder() throws -> String {
+        let p = repo.appendingPathComponent(".cache/hf/SmolLM2-135M-Instruct").path
+        guard FileManager.default.fileExists(atPath: p + "/model.safetensors") else {
+            XCTFail("\(p) not found: run python3 scripts/fixtures/make_smollm2_hf_folder.py (scripts/test.sh does)")
+            throw XCTSkip("no folder")
+        }
+        return p
+    }
 }

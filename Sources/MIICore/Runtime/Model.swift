@@ -9,45 +9,136 @@ public struct ModelOptions: Sendable {
     public init() {}
 }
 
-/// A loaded model: weights (used in place from the file mapping), tokenizer and metadata.
-/// Immutable once loaded; any number of threads and sessions may share it.
+/// Where a model came from.
+public enum ModelFormat: Sendable {
+    case gguf(GGUFFile)
+    case huggingFace(HFFolder)
+}
+
+/// A loaded model: weights (used in place from the file mappings), tokenizer and metadata. Loaded
+/// from a GGUF file or a Hugging Face folder. Immutable once loaded; any number of threads and
+/// sessions may share it.
 public final class Model: @unchecked Sendable {
     public let path: String
-    public let gguf: GGUFFile
+    public let format: ModelFormat
     public let network: LanguageModelNetwork
     public let tokenizer: Tokenizer
     public let chatTemplate: ChatTemplate?
     public let options: ModelOptions
+    /// Defaults from generation_config.json (Hugging Face folders), nil otherwise.
+    public let generationDefaults: HFConfig?
+    /// Token ids that end generation beyond the tokenizer's own: generation_config.json's eos_token_id.
+    public let extraEndOfGeneration: Set<Int32>
     public var architecture: String { network.architecture }
     public var vocabSize: Int { network.vocabSize }
     public var contextLength: Int { network.contextLength }
 
+    public var gguf: GGUFFile? { if case .gguf(let g) = format { return g } else { return nil } }
+    public var folder: HFFolder? { if case .huggingFace(let f) = format { return f } else { return nil } }
+
+    /// `path` is a GGUF file or a Hugging Face model folder (config.json + safetensors + tokenizer.json).
     public init(path: String, options: ModelOptions = ModelOptions()) throws {
         if options.threads < 0 || options.threads > 1024 {
             throw MIIError.argument("threads must be in 0...1024 (got \(options.threads))")
         }
         self.path = path
         self.options = options
-        let g = try GGUFFile(path: path)
-        self.gguf = g
-        self.network = try ArchitectureRegistry.loadGGUF(g)
-        let tok = try Tokenizer.fromGGUF(g)
-        if tok.vocabSize != network.vocabSize {
-            throw MIIError.format("tokenizer has \(tok.vocabSize) tokens but the embedding has \(network.vocabSize) rows")
-        }
-        self.tokenizer = tok
-        if let t = try g.string("tokenizer.chat_template") {
-            self.chatTemplate = ChatTemplate(source: t, tokenizer: tok)
+        if HFFolder.isDirectory(path) {
+            let f = try HFFolder(path: path)
+            format = .huggingFace(f)
+            network = try ArchitectureRegistry.loadHF(f)
+            guard let tj = f.tokenizerJSON else {
+                throw MIIError.format("'\(f.path)' has no tokenizer.json (libmii reads the fast-tokenizer file; save the tokenizer with transformers to create it)")
+            }
+            let tok = try Tokenizer.fromHuggingFace(tokenizerJSON: tj, tokenizerConfigJSON: f.tokenizerConfigJSON)
+            // The embedding may be padded beyond the tokenizer (e.g. to a multiple of 64): ids past the
+            // tokenizer are never produced by it, and the sampler can still pick them only if the
+            // model ranks padding rows first. Fewer embedding rows than tokens is an error.
+            if tok.vocabSize > network.vocabSize {
+                throw MIIError.format("tokenizer.json has \(tok.vocabSize) tokens but the model's vocab_size is \(network.vocabSize)")
+            }
+            tokenizer = tok
+            var template: String? = nil
+            if let tc = f.tokenizerConfigJSON {
+                let cfg = try HFConfig(bytes: tc, context: "tokenizer_config.json")
+                template = try Model.chatTemplateSource(cfg)
+            }
+            if template == nil, let jinja = try HFFolder.optionalFile(f.path + "/chat_template.jinja", limit: Limits.maxConfigBytes) {
+                template = String(decoding: jinja, as: UTF8.self)
+            }
+            chatTemplate = template.map { ChatTemplate(source: $0, tokenizer: tok) }
+            generationDefaults = f.generationConfig
+            var extra = Set<Int32>()
+            for id in (try f.generationConfig?.intList("eos_token_id") ?? []) + (try f.config.intList("eos_token_id")) {
+                if id >= 0 && id < network.vocabSize { extra.insert(Int32(id)) }
+            }
+            extraEndOfGeneration = extra
+            Log.write(.info, "loaded \(path): Hugging Face \(f.modelType), \(f.tensorCount) tensors in \(f.weightFiles.count) file(s), vocab \(network.vocabSize), kernels \(Hardware.kernelSet)")
         } else {
-            self.chatTemplate = nil
+            let g = try GGUFFile(path: path)
+            format = .gguf(g)
+            network = try ArchitectureRegistry.loadGGUF(g)
+            let tok = try Tokenizer.fromGGUF(g)
+            if tok.vocabSize != network.vocabSize {
+                throw MIIError.format("tokenizer has \(tok.vocabSize) tokens but the embedding has \(network.vocabSize) rows")
+            }
+            tokenizer = tok
+            if let t = try g.string("tokenizer.chat_template") {
+                chatTemplate = ChatTemplate(source: t, tokenizer: tok)
+            } else {
+                chatTemplate = nil
+            }
+            generationDefaults = nil
+            extraEndOfGeneration = []
+            g.file.adviseWillNeed()
+            Log.write(.info, "loaded \(path): \(network.architecture), \(g.tensors.count) tensors, vocab \(network.vocabSize), kernels \(Hardware.kernelSet)")
         }
-        g.file.adviseWillNeed()
-        Log.write(.info, "loaded \(path): \(network.architecture), \(g.tensors.count) tensors, vocab \(network.vocabSize), kernels \(Hardware.kernelSet)")
+    }
+
+    /// tokenizer_config.json's `chat_template`: a string, or a list of {name, template} (the one
+    /// named "default" is used).
+    static func chatTemplateSource(_ cfg: HFConfig) throws -> String? {
+        guard let v = cfg["chat_template"] else { return nil }
+        if let s = v.string { return s }
+        if let list = v.array {
+            for item in list {
+                if item["name"]?.string == "default", let t = item["template"]?.string { return t }
+            }
+            return nil
+        }
+        throw MIIError.format("tokenizer_config.json: 'chat_template' is \(v), expected a string or a list")
     }
 
     /// The thread count sessions use when not told otherwise: one per core, as the machine reports.
     public var defaultThreads: Int {
         options.threads > 0 ? options.threads : Hardware.physicalCores
+    }
+
+    /// True if `id` ends generation (the tokenizer's end tokens and generation_config.json's eos ids).
+    public func isEndOfGeneration(_ id: Int32) -> Bool {
+        tokenizer.isEndOfGeneration(id) || extraEndOfGeneration.contains(id)
+    }
+
+    /// A one-line description of the file(s), for `mii info`.
+    public var formatDescription: String {
+        switch format {
+        case .gguf(let g):
+            return "GGUF v\(g.version), \(g.tensors.count) tensors, \(g.file.count) bytes"
+        case .huggingFace(let f):
+            return "Hugging Face folder (\(f.modelType)), \(f.tensorCount) tensors in \(f.weightFiles.count) safetensors file(s), \(f.weightBytes) bytes" + (f.declaredDType.map { ", dtype \($0)" } ?? "")
+        }
+    }
+
+    /// Counts of weight tensor types ("F32" x61, ...), for `mii info`.
+    public var tensorTypeCounts: [(String, Int)] {
+        var counts: [String: Int] = [:]
+        switch format {
+        case .gguf(let g):
+            for t in g.tensors { counts[t.type.name, default: 0] += 1 }
+        case .huggingFace:
+            for m in network.weightMatrices { counts[m.type.name, default: 0] += 1 }
+        }
+        return counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
     }
 }
 
@@ -61,9 +152,33 @@ extension Model {
     }
 
     /// A metadata value as text: strings as they are, numbers in decimal, arrays summarized.
+    /// GGUF: any metadata key. Hugging Face folders: `general.architecture` (model_type),
+    /// `general.name` (`_name_or_path`), any top-level key of config.json by its name, and
+    /// `generation_config.<key>`.
     public func metadataText(_ key: String) -> String? {
-        guard let v = gguf.metadata[key] else { return nil }
-        if let s = v.string { return s }
-        return v.description
+        switch format {
+        case .gguf(let g):
+            guard let v = g.metadata[key] else { return nil }
+            if let s = v.string { return s }
+            return v.description
+        case .huggingFace(let f):
+            func text(_ v: JSONValue?) -> String? {
+                guard let v, !v.isNull else { return nil }
+                if let s = v.string { return s }
+                if let i = v.int { return "\(i)" }
+                if let d = v.double { return "\(d)" }
+                if let b = v.bool { return b ? "true" : "false" }
+                return v.description
+            }
+            switch key {
+            case "general.architecture": return f.modelType
+            case "general.name": return text(f.config["_name_or_path"]) ?? text(f.config["_model_name_or_path"])
+            default: break
+            }
+            if key.hasPrefix("generation_config.") {
+                return text(f.generationConfig?[String(key.dropFirst("generation_config.".count))])
+            }
+            return text(f.config[key])
+        }
     }
 }

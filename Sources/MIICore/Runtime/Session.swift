@@ -165,7 +165,7 @@ public final class Session: @unchecked Sendable {
                 throw MIIError(.invalidFormat, "the model produced non-finite logits (NaN or infinite weights in the file?)")
             }
             let id = logits.withUnsafeMutableBufferPointer { sampler.sample($0, history: history) }
-            if !params.ignoreEOS && model.tokenizer.isEndOfGeneration(id) {
+            if !params.ignoreEOS && model.isEndOfGeneration(id) {
                 finish = .stop
                 break
             }
