@@ -149,16 +149,10 @@ class _OwnedHandle:
 
 
 class Model(_OwnedHandle):
-    """A loaded GGUF model (read-only, shareable across threads)."""
+    """A loaded model, from a GGUF file or a Hugging Face folder (read-only, shareable across threads)."""
 
     def __init__(self, path: str | os.PathLike, *, threads: int | None = None, precision: str | None = None):
         path = os.fspath(path)
-        if os.path.isdir(path):
-            raise UnsupportedError(
-                f"{path} is a directory: loading a Hugging Face model folder is not implemented yet; "
-                "pass the path of a GGUF file",
-                _ffi.MII_ERR_UNSUPPORTED,
-            )
         params = _ffi.mii_model_params()
         lib.mii_model_default_params(byref(params))
         threads = _int_arg("threads", threads)
