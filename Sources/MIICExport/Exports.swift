@@ -296,10 +296,10 @@ public func export_model_embedding_length(_ m: OpaquePointer?) -> Int32 { modelI
 public func export_model_layer_count(_ m: OpaquePointer?) -> Int32 { modelInt(m) { $0.layerCount } }
 
 @c(mii_model_token_bos)
-public func export_model_token_bos(_ m: OpaquePointer?) -> Int32 { modelInt(m) { Int($0.tokenizer.bosId ?? -1) } }
+public func export_model_token_bos(_ m: OpaquePointer?) -> Int32 { modelInt(m) { Int($0.bosId ?? -1) } }
 
 @c(mii_model_token_eos)
-public func export_model_token_eos(_ m: OpaquePointer?) -> Int32 { modelInt(m) { Int($0.tokenizer.eosId ?? -1) } }
+public func export_model_token_eos(_ m: OpaquePointer?) -> Int32 { modelInt(m) { Int($0.eosId ?? -1) } }
 
 @c(mii_model_token_is_eog)
 public func export_model_token_is_eog(_ m: OpaquePointer?, _ t: Int32) -> Int32 {
@@ -343,7 +343,7 @@ public func export_tokenize(_ m: OpaquePointer?, _ text: UnsafePointer<CChar>?, 
         if flags & ~UInt32(3) != 0 { throw argument("unknown tokenize flags \(flags)") }
         let bytes = UnsafeBufferPointer(start: text.map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) }, count: len)
         guard let s = String(validating: bytes, as: UTF8.self) else { throw argument("text is not valid UTF-8") }
-        let ids = try box.model.tokenizer.encode(s, addSpecial: flags & 1 != 0, parseSpecial: flags & 2 != 0)
+        let ids = try box.model.requireTokenizer().encode(s, addSpecial: flags & 1 != 0, parseSpecial: flags & 2 != 0)
         if capacity < 0 { throw argument("capacity is negative") }
         if tokens == nil && capacity > 0 { throw argument("tokens is NULL but capacity is \(capacity)") }
         nTokens.pointee = ids.count
@@ -376,7 +376,7 @@ public func export_detokenize(_ m: OpaquePointer?, _ tokens: UnsafePointer<Int32
             throw ExportError(MII_ERR_INVALID_TOKEN, "token id \(bad) is outside the vocabulary (0..<\(v))")
         }
         if flags & ~UInt32(1) != 0 { throw argument("unknown detokenize flags \(flags)") }
-        return try writeText(box.model.tokenizer.decode(ids, skipSpecial: flags & 1 != 0), buf, capacity, needed)
+        return try writeText(box.model.requireTokenizer().decode(ids, skipSpecial: flags & 1 != 0), buf, capacity, needed)
     }
 }
 
@@ -616,7 +616,7 @@ public func export_generate(_ s: OpaquePointer?, _ prompt: UnsafePointer<CChar>?
         try withSession(s) { box in
             let p = try defaultGenerateParams(params)
             let text = try cString(prompt, "prompt")
-            let ids = try box.session.model.tokenizer.encode(text, addSpecial: p.add_special != 0,
+            let ids = try box.session.model.requireTokenizer().encode(text, addSpecial: p.add_special != 0,
                                                              parseSpecial: p.parse_special != 0)
             return try runGeneration(box, prompt: ids, p, result)
         }

@@ -17,7 +17,7 @@ final class ChatTemplateTests: XCTestCase {
             let gen = c["add_generation_prompt"] as! Bool
             let text = try template.apply(msgs, addGenerationPrompt: gen)
             XCTAssertEqual(text, c["text"] as? String)
-            let ids = try model.tokenizer.encode(text, addSpecial: false, parseSpecial: true)
+            let ids = try model.tokenizer!.encode(text, addSpecial: false, parseSpecial: true)
             XCTAssertEqual(ids, (c["ids"] as! [Int]).map(Int32.init))
         }
     }
