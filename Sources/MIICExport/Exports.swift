@@ -236,7 +236,7 @@ public func export_set_log_callback(_ cb: mii_log_fn?, _ level: mii_log_level, _
 public func export_model_default_params(_ p: UnsafeMutablePointer<mii_model_params>?) {
     guard let p else { return }
     p.pointee = mii_model_params(size: MemoryLayout<mii_model_params>.size, n_threads: 0,
-                                 precision: MII_PRECISION_PRECISE.rawValue)
+                                 precision: MII_PRECISION_PRECISE.rawValue, quantize: Int32(MII_QUANTIZE_AUTO.rawValue))
 }
 
 @c(mii_model_load)
@@ -252,6 +252,14 @@ public func export_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePoi
         guard p.n_threads >= 0 && p.n_threads <= 1024 else { throw argument("n_threads \(p.n_threads) is out of range (0...1024)") }
         o.threads = Int(p.n_threads)
         o.mode = try precision(p.precision, allowDefault: false) ?? .precise
+        switch p.quantize {
+        case Int32(MII_QUANTIZE_AUTO.rawValue): o.quantize = .auto
+        case Int32(MII_QUANTIZE_NONE.rawValue): o.quantize = .none
+        case Int32(MII_QUANTIZE_Q8_0.rawValue): o.quantize = .q8_0
+        case Int32(MII_QUANTIZE_Q4_0.rawValue): o.quantize = .q4_0
+        case Int32(MII_QUANTIZE_Q4_1.rawValue): o.quantize = .q4_1
+        default: throw argument("quantize \(p.quantize) is not a mii_quantize value")
+        }
         let model = try Model(path: try cString(path, "path"), options: o)
         out.pointee = Handles.register(ModelBox(model))
         return MII_OK

@@ -6,6 +6,8 @@ public struct ModelOptions: Sendable {
     public var threads: Int = 0
     /// Default precision mode for sessions.
     public var mode: PrecisionMode = .precise
+    /// Float weights quantized at load (Hugging Face folders); `auto`: Q8_0 in fast mode only.
+    public var quantize: WeightQuantization = .auto
     public init() {}
 }
 
@@ -48,6 +50,9 @@ public final class Model: @unchecked Sendable {
         if HFFolder.isDirectory(path) {
             let f = try HFFolder(path: path)
             format = .huggingFace(f)
+            if let q = options.quantize.resolved(for: options.mode).ggmlType {
+                f.quantizeWeights(to: q)
+            }
             network = try ArchitectureRegistry.loadHF(f)
             var tok: Tokenizer? = nil
             if let tj = f.tokenizerJSON {
@@ -149,6 +154,7 @@ public final class Model: @unchecked Sendable {
             return "GGUF v\(g.version), \(g.tensors.count) tensors, \(g.file.count) bytes"
         case .huggingFace(let f):
             return "Hugging Face folder (\(f.modelType)), \(f.tensorCount) tensors in \(f.weightFiles.count) safetensors file(s), \(f.weightBytes) bytes" + (f.declaredDType.map { ", dtype \($0)" } ?? "")
+                + (f.loadQuantization.map { ", float matrices quantized to \($0.name) at load" } ?? "")
         }
     }
 

@@ -51,12 +51,23 @@ def _shm_dir() -> str | None:
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 
-def init_inference(model, *, precision: str = "precise", threads: int | None = None, n_ctx: int | None = None):
+def init_inference(model, *, precision: str = "precise", threads: int | None = None, n_ctx: int | None = None,
+                   quantize: str | None = None, dtype=None):
     """Returns a libmii-backed stand-in for a transformers causal LM, or, given a transformers
-    pipeline, swaps its model in place and returns the pipeline."""
+    pipeline, swaps its model in place and returns the pipeline.
+
+    quantize: 'auto' (default: float weights in precise precision, Q8_0 in fast), 'none', 'q8_0'
+    (or 'int8'), 'q4_0', 'q4_1'. ``dtype=torch.int8`` (DeepSpeed's spelling) means quantize='q8_0'.
+    """
+    if dtype is not None:
+        if "int8" in str(dtype):
+            quantize = quantize or "q8_0"
+        elif "float" not in str(dtype):
+            raise InvalidArgumentError(f"dtype {dtype!r} is not supported (float32/float16/bfloat16 or int8)")
     if hasattr(model, "model") and hasattr(model, "tokenizer") and hasattr(model, "task"):
         pipe = model
-        pipe.model = init_inference(pipe.model, precision=precision, threads=threads, n_ctx=n_ctx)
+        pipe.model = init_inference(pipe.model, precision=precision, threads=threads, n_ctx=n_ctx,
+                                    quantize=quantize)
         return pipe
     if isinstance(model, InferenceModel):
         return model
@@ -66,7 +77,7 @@ def init_inference(model, *, precision: str = "precise", threads: int | None = N
     tmp = tempfile.mkdtemp(prefix="mii-swap-", dir=_shm_dir())
     try:
         model.save_pretrained(tmp, safe_serialization=True)
-        loaded = Model(tmp, threads=threads, precision=precision)
+        loaded = Model(tmp, threads=threads, precision=precision, quantize=quantize)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return InferenceModel(loaded, model, precision=precision, threads=threads, n_ctx=n_ctx)
