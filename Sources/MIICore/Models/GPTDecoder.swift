@@ -186,13 +186,13 @@ public final class GPTDecoder: @unchecked Sendable {
         func norm(_ name: String, _ n: Int) throws -> Norm {
             let w = try tensors.optionalVector(name + ".weight", count: n)
             let b = try tensors.optionalVector(name + ".bias", count: n)
-            if w == nil && b == nil { throw MIIError.format("missing tensor '\(name).weight'") }
+            if w == nil && b == nil { throw MIIError.format("missing tensor '\(tensors.displayName(name + ".weight"))'") }
             return Norm(weight: w, bias: b)
         }
         tokenEmbedding = try tensors.matrix("token_embd.weight", rows: c.nVocab, cols: c.embedDim)
         if case .learned(let offset) = c.positions {
             guard let t = tensors.lookup("position_embd.weight"), t.dims.count == 2, t.dims[1] > Int64(offset) else {
-                throw MIIError.format("missing tensor 'position_embd.weight' (or fewer rows than the position offset \(offset))")
+                throw MIIError.format("missing tensor '\(tensors.displayName("position_embd.weight"))' (or it has no more rows than the position offset \(offset))")
             }
             let rows = Int(t.dims[1])
             positionEmbedding = try tensors.matrix("position_embd.weight", rows: rows, cols: c.nEmbd)
@@ -677,6 +677,7 @@ extension GPTDecoder: LanguageModelNetwork {
 final class OwnedTensors: TensorSource, @unchecked Sendable {
     private let base: TensorSource
     private var entries: [String: (type: GGMLType, dims: [Int64], data: UnsafeRawPointer)] = [:]
+    private var origins: [String: String] = [:]
     private var buffers: [UnsafeMutableRawPointer] = []
 
     init(base: TensorSource) { self.base = base }
@@ -685,6 +686,11 @@ final class OwnedTensors: TensorSource, @unchecked Sendable {
 
     func lookup(_ name: String) -> (type: GGMLType, dims: [Int64], data: UnsafeRawPointer)? {
         entries[name] ?? base.lookup(name)
+    }
+
+    func displayName(_ name: String) -> String {
+        if let o = origins[name] { return "\(o) (transposed)" }
+        return base.displayName(name)
     }
 
     /// Stores the transpose of `source` (a 2-D tensor of an element type: F32, F16, BF16) under `name`:
@@ -709,6 +715,7 @@ final class OwnedTensors: TensorSource, @unchecked Sendable {
             }
         }
         entries[name] = (t.type, [Int64(outer), Int64(inner)], UnsafeRawPointer(buf))
+        origins[name] = source
     }
 }
 
