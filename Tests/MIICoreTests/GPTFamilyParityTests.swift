@@ -75,6 +75,7 @@ final class GPTFamilyParityTests: XCTestCase {
     func testGPT2InverseLayerScalingErfGeluF16() throws { try checkHF("gpt2-scaled", threads: 1, batch: 16) }
     func testOPT() throws { try checkHF("opt") }
     func testOPTPostNormProjected() throws { try checkHF("opt-postnorm", batch: 3) }
+    func testOPTNoBiasNoAffineGelu() throws { try checkHF("opt-nobias") }
     func testBloomSixHeadsALiBi() throws { try checkHF("bloom") }
     func testBloomResidualPostLayerNormBF16() throws { try checkHF("bloom-postln", threads: 1) }
     func testGPTNeoLocalAttentionBF16() throws { try checkHF("gpt_neo") }
@@ -104,7 +105,7 @@ final class GPTFamilyParityTests: XCTestCase {
         XCTAssertTrue(net.weightMatrices.contains { $0.type == .q8_0 })
         let ref = try Self.reference(file: "hf_tiny_gguf/gpt2.q8_0.reference.json")
         try check(net, ref, name: "gguf gpt2 q8_0 precise")
-        try check(net, ref, name: "gguf gpt2 q8_0 fast", tolerance: 0.1, greedy: false, mode: .fast)
+        try check(net, ref, name: "gguf gpt2 q8_0 fast", tolerance: 0.25, greedy: false, mode: .fast)
     }
 
     static func reference(file: String) throws -> Reference {
@@ -199,5 +200,28 @@ final class GPTFamilyParityTests: XCTestCase {
                                 logits: lp.baseAddress!, shouldCancel: { false })
             }
         }) { e in XCTAssertEqual((e as? MIIError)?.code, .contextFull) }
+    }
+}
+
+/// A converted GGUF through the public runtime (Model, Session, greedy generate): the same
+/// continuation as transformers. (The tiny tokenizer only has to load: token ids are compared.)
+final class GPTFamilyModelTests: XCTestCase {
+    func testGGUFModelSessionGreedy() throws {
+        for (file, refName) in [("gpt2.f32.gguf", "gpt2"), ("bloom.f32.gguf", "bloom"), ("gpt_neox.f32.gguf", "gpt_neox")] {
+            var mo = ModelOptions()
+            mo.threads = 2
+            let model = try Model(path: Fixtures.path("hf_tiny_gguf/\(file)"), options: mo)
+            XCTAssertEqual(model.embeddingLength, refName == "bloom" ? 48 : 32)
+            XCTAssertEqual(model.layerCount, 2)
+            var so = SessionOptions()
+            so.contextLength = 40
+            let session = try Session(model: model, options: so)
+            let ref = try HFTinyParityTests.reference(refName)
+            var p = GenerationParams()
+            p.maxNewTokens = ref.continuation.count
+            p.ignoreEOS = true
+            let r = try session.generate(prompt: ref.prompt, params: p)
+            XCTAssertEqual(r.tokens, ref.continuation, file)
+        }
     }
 }

@@ -75,6 +75,8 @@ public struct GPTConfig: Sendable {
     public var residualFromNorm = false
     /// BLOOM: LayerNorm on the token embeddings (`token_embd_norm`).
     public var embeddingNorm = false
+    /// LayerNorms may have neither weight nor bias (OPT `layer_norm_elementwise_affine: false`).
+    public var normsWithoutParameters = false
     /// LayerNorm after the last layer (`output_norm`); absent in post-norm OPT.
     public var finalNorm = true
     /// Width of the token embeddings and the output head (OPT `word_embed_proj_dim`); when it differs
@@ -186,7 +188,7 @@ public final class GPTDecoder: @unchecked Sendable {
         func norm(_ name: String, _ n: Int) throws -> Norm {
             let w = try tensors.optionalVector(name + ".weight", count: n)
             let b = try tensors.optionalVector(name + ".bias", count: n)
-            if w == nil && b == nil { throw MIIError.format("missing tensor '\(tensors.displayName(name + ".weight"))'") }
+            if w == nil && b == nil && !c.normsWithoutParameters { throw MIIError.format("missing tensor '\(tensors.displayName(name + ".weight"))'") }
             return Norm(weight: w, bias: b)
         }
         tokenEmbedding = try tensors.matrix("token_embd.weight", rows: c.nVocab, cols: c.embedDim)

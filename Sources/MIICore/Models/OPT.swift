@@ -28,6 +28,7 @@ enum OPT {
             embedDim: try c.int("word_embed_proj_dim") ?? nEmbd,
             tiedEmbeddings: try c.bool("tie_word_embeddings") ?? (w.lookup("lm_head.weight") == nil))
         cfg.preNorm = preNorm
+        cfg.normsWithoutParameters = !(try c.bool("layer_norm_elementwise_affine") ?? true)
         let removeFinal = try c.bool("_remove_final_layer_norm") ?? false
         cfg.finalNorm = preNorm && !removeFinal
         try cfg.validate()
