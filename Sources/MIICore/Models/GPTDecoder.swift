@@ -710,14 +710,29 @@ final class OwnedTensors: TensorSource, @unchecked Sendable {
             throw MIIError(.outOfMemory, "cannot allocate a copy of '\(source)'")
         }
         buffers.append(buf)
-        // src[r][c] (r < outer, c < inner) -> dst[c][r]
-        for r in 0..<outer {
-            for c in 0..<inner {
-                (buf + (c * outer + r) * es).copyMemory(from: t.data + (r * inner + c) * es, byteCount: es)
-            }
+        // The checkpoint's data need not be aligned to the element size: read unaligned.
+        if es == 4 {
+            transpose(t.data, buf.assumingMemoryBound(to: UInt32.self), outer, inner)
+        } else {
+            transpose(t.data, buf.assumingMemoryBound(to: UInt16.self), outer, inner)
         }
         entries[name] = (t.type, [Int64(outer), Int64(inner)], UnsafeRawPointer(buf))
         origins[name] = source
+    }
+}
+
+/// dst[c][r] = src[r][c] for src [rows, cols] of T-sized elements, in 32x32 tiles.
+private func transpose<T: FixedWidthInteger>(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<T>, _ rows: Int, _ cols: Int) {
+    let es = MemoryLayout<T>.size
+    let tile = 32
+    for r0 in stride(from: 0, to: rows, by: tile) {
+        let r1 = min(rows, r0 + tile)
+        for c0 in stride(from: 0, to: cols, by: tile) {
+            let c1 = min(cols, c0 + tile)
+            for r in r0..<r1 {
+                for c in c0..<c1 { dst[c * rows + r] = src.loadUnaligned(fromByteOffset: (r * cols + c) * es, as: T.self) }
+            }
+        }
     }
 }
 
