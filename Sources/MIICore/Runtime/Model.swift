@@ -173,11 +173,11 @@ public final class Model: @unchecked Sendable {
 
 extension Model {
     public var embeddingLength: Int {
-        (network as? LlamaDecoder)?.config.nEmbd ?? 0
+        (network as? LlamaDecoder)?.config.nEmbd ?? (network as? GPTDecoder)?.config.nEmbd ?? 0
     }
 
     public var layerCount: Int {
-        (network as? LlamaDecoder)?.config.nLayer ?? 0
+        (network as? LlamaDecoder)?.config.nLayer ?? (network as? GPTDecoder)?.config.nLayer ?? 0
     }
 
     /// A metadata value as text: strings as they are, numbers in decimal, arrays summarized.
