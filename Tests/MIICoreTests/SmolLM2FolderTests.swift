@@ -52,14 +52,19 @@ final class SmolLM2FolderTests: XCTestCase {
         }
     }
 
-    /// 4-bit at load: measured; Q4_1 is held to the fast-mode thresholds too, Q4_0 (symmetric, coarser)
-    /// to a looser bound that still fails for broken quantization (which gives top-1 < 10%).
+    /// 4-bit at load. This folder holds SmolLM2's Q4_1 weights (and Q8_0 head) dequantized, so
+    /// re-quantizing to Q4_1 with the head at Q8_0 must be lossless: the whole load-time path
+    /// (quantizer, block layout, vocab-row rule) reproduces the float results. Q4_0 cannot represent
+    /// the asymmetric Q4_1 grid: measured top-1 63%, mean |Δ log-prob| 0.73 — it does NOT meet the
+    /// fast-mode thresholds here (a floor guards against regressions; use Q4_1 or Q8_0 for fidelity).
     func testFourBitQuantizedAtLoad() throws {
         let (t1, m1, x1) = try Self.compare(quantize: .q4_1, mode: .precise)
         print("HF folder quantized to Q4_1 at load: top-1 \(t1), mean |Δ log-prob| \(m1), max \(x1)")
+        XCTAssertGreaterThanOrEqual(t1, 0.995)
+        XCTAssertLessThanOrEqual(m1, 1e-4)
         let (t0, m0, x0) = try Self.compare(quantize: .q4_0, mode: .precise)
         print("HF folder quantized to Q4_0 at load: top-1 \(t0), mean |Δ log-prob| \(m0), max \(x0)")
-        XCTAssertGreaterThanOrEqual(t0, 0.8)
-        XCTAssertGreaterThanOrEqual(t1, 0.8)
+        XCTAssertGreaterThanOrEqual(t0, 0.55)
+        XCTAssertLessThanOrEqual(m0, 1.0)
     }
 }
