@@ -34,9 +34,9 @@ final class JinjaReferenceTests: XCTestCase {
             let key = "\(name)#\(ci)#\(gen)"
             var vars: [String: JSONValue] = [:]
             for (k, v) in context { vars[k] = v }
-            vars["messages"] = conversations[ci]
+            vars["messages"] = conversations[ci]["messages"] ?? .null
             vars["add_generation_prompt"] = .bool(gen)
-            vars["tools"] = JSONValue.null
+            vars["tools"] = conversations[ci]["tools"] ?? .null
             vars["documents"] = JSONValue.null
             var result: Result<String, Error>
             if let t = templates[name] {

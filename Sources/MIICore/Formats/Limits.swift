@@ -62,7 +62,7 @@ extension Limits {
     /// Nesting of blocks and expressions in a chat template (parser recursion).
     public static let maxJinjaNesting = 100
     /// Depth of evaluation while rendering: nested expressions, blocks and macro calls together.
-    public static let maxJinjaRecursion = 400
+    public static let maxJinjaRecursion = 256
     /// Nested lists/dicts printed or serialized by a template.
     public static let maxJinjaValueDepth = 128
     /// Evaluation steps (expressions, statements, loop iterations) of one render.

@@ -89,10 +89,30 @@ public struct ChatTemplate: Sendable {
         let template = try parsed.get()
         var context: [String: JSONValue] = [:]
         for (k, v) in specialTokens { context[k] = .string(v) }
-        context["messages"] = .array(messages)
+        // transformers passes these explicitly, as None when absent.
+        context["tools"] = .null
+        context["documents"] = .null
+        context["messages"] = .array(messages.map(Self.aliasReasoning))
         context["add_generation_prompt"] = .bool(addGenerationPrompt)
         for (k, v) in variables { context[k] = v }
         return try template.render(context)
+    }
+
+    /// transformers copies a message's reasoning (`reasoning_content`, `thinking` or `reasoning`) under
+    /// both `thinking` (first) and `reasoning_content` (last), since templates read either name.
+    static func aliasReasoning(_ message: JSONValue) -> JSONValue {
+        guard case .object(let members) = message else { return message }
+        var reasoning: JSONValue? = nil
+        for key in ["reasoning_content", "thinking", "reasoning"] {
+            if let v = message[key], !v.isNull { reasoning = v; break }
+        }
+        guard let r = reasoning else { return message }
+        var out: [(String, JSONValue)] = [("thinking", r)]
+        for (k, v) in members {
+            if let i = out.firstIndex(where: { $0.0 == k }) { out[i].1 = v } else { out.append((k, v)) }
+        }
+        if let i = out.firstIndex(where: { $0.0 == "reasoning_content" }) { out[i].1 = r } else { out.append(("reasoning_content", r)) }
+        return .object(out)
     }
 }
 

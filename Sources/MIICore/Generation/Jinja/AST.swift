@@ -21,6 +21,9 @@ enum UnaryOp: Sendable { case not, neg, pos }
 struct Arguments: Sendable {
     var positional: [Expr] = []
     var keyword: [(String, Expr)] = []
+    /// `*items` and `**mapping` spread into the call.
+    var star: Expr? = nil
+    var doubleStar: Expr? = nil
 }
 
 indirect enum Expr: Sendable {

@@ -56,11 +56,11 @@ extension JinjaInterpreter {
             return .list(try iterate(v))
         case "reverse":
             if case .string(let s) = v { return .string(String(String.UnicodeScalarView(s.unicodeScalars.reversed()))) }
-            return .list(try iterate(v).reversed())
+            return .iterator(try iterate(v).reversed(), .reverseIterator)
         case "items":
             if v.isUndefined { return .list([]) }
             guard case .dict(let d) = v else { throw JinjaError.type("Can only get item pairs from a mapping.") }
-            return .list(d.items.map { .tuple([$0.0, $0.1]) })
+            return .iterator(d.items.map { .tuple([$0.0, $0.1]) }, .generator)
         case "dictsort":
             guard case .dict(let d) = v else { throw JinjaError.type("dictsort expects a mapping") }
             let caseSensitive = a.arg(0, "case_sensitive")?.truthy ?? false
@@ -91,7 +91,7 @@ extension JinjaInterpreter {
                 if !caseSensitive { k = foldCase(k) }
                 if seen.insert(try JinjaKey(k)).inserted { out.append(x) }
             }
-            return .list(out)
+            return .iterator(out, .generator)
         case "min", "max":
             let caseSensitive = a.arg(0, "case_sensitive")?.truthy ?? false
             let attr = a.arg(1, "attribute")
@@ -109,34 +109,34 @@ extension JinjaInterpreter {
             }
             return total
         case "map":
-            let items = try iterate(v)
+            let items = v.truthy ? try iterate(v) : []
             if let attr = a.kw("attribute") {
                 let def = a.kw("default")
-                return .list(try items.map { x in
+                return .iterator(try items.map { x in
                     let r = try attribute(x, attr)
                     if r.isUndefined, let def { return def }
                     return r
-                })
+                }, .generator)
             }
-            guard let f = a.positional.first else { return .list(items) }
+            guard let f = a.positional.first else { return .iterator(items, .generator) }
             let filterName = try f.str()
             let rest = CallArgs(positional: Array(a.positional.dropFirst()), keyword: a.keyword)
-            return .list(try items.map { try applyFilter(filterName, $0, rest, scope) })
+            return .iterator(try items.map { try applyFilter(filterName, $0, rest, scope) }, .generator)
         case "select", "reject":
             let keep = name == "select"
-            let items = try iterate(v)
-            guard let t = a.positional.first else { return .list(items.filter { $0.truthy == keep }) }
+            let items = v.truthy ? try iterate(v) : []
+            guard let t = a.positional.first else { return .iterator(items.filter { $0.truthy == keep }, .generator) }
             let testName = try t.str()
             let rest = Array(a.positional.dropFirst())
-            return .list(try items.filter { try applyTest(testName, $0, rest, scope) == keep })
+            return .iterator(try items.filter { try applyTest(testName, $0, rest, scope) == keep }, .generator)
         case "selectattr", "rejectattr":
             let keep = name == "selectattr"
             guard let attr = a.positional.first else { throw JinjaError.type("\(name) expects an attribute name") }
-            let items = try iterate(v)
-            if a.positional.count < 2 { return .list(try items.filter { try attribute($0, attr).truthy == keep }) }
+            let items = v.truthy ? try iterate(v) : []
+            if a.positional.count < 2 { return .iterator(try items.filter { try attribute($0, attr).truthy == keep }, .generator) }
             let testName = try a.positional[1].str()
             let rest = Array(a.positional.dropFirst(2))
-            return .list(try items.filter { try applyTest(testName, try attribute($0, attr), rest, scope) == keep })
+            return .iterator(try items.filter { try applyTest(testName, try attribute($0, attr), rest, scope) == keep }, .generator)
         case "attr":
             guard let n = a.positional.first else { throw JinjaError.type("attr expects a name") }
             let key = try n.str()
@@ -158,7 +158,7 @@ extension JinjaInterpreter {
                 if let fill, !fill.isNone { while cur.count < size { cur.append(fill) } }
                 out.append(.list(cur))
             }
-            return .list(out)
+            return .iterator(out, .generator)
         case "int":
             let def = a.arg(0, "default") ?? .int(0)
             let base = try a.arg(1, "base").map { try intArg($0, "base") } ?? 10
@@ -248,6 +248,7 @@ extension JinjaInterpreter {
         case .string(let s): return s.unicodeScalars.count
         case .list(let a), .tuple(let a): return a.count
         case .dict(let d): return d.count
+        case .iterator(let a, let k) where k.isView: return a.count
         case .undefined: return 0
         default: throw JinjaError.type("object of type '\(v.typeName)' has no len()")
         }
@@ -391,6 +392,7 @@ extension JinjaInterpreter {
         case "iterable", "sequence":
             switch v {
             case .list, .tuple, .dict, .string, .undefined: return true
+            case .iterator: return name == "iterable"
             default: return false
             }
         case "callable":
@@ -444,9 +446,9 @@ extension JinjaInterpreter {
             case "get":
                 guard let k = a.arg(0, "key") else { throw JinjaError.type("get expected at least 1 argument") }
                 return d.get(k) ?? a.arg(1, "default") ?? .none
-            case "items": return .list(d.items.map { .tuple([$0.0, $0.1]) })
-            case "keys": return .list(d.keys)
-            case "values": return .list(d.values)
+            case "items": return .iterator(d.items.map { .tuple([$0.0, $0.1]) }, .dictItems)
+            case "keys": return .iterator(d.keys, .dictKeys)
+            case "values": return .iterator(d.values, .dictValues)
             case "copy": return recv
             default: throw JinjaError.type("access to attribute '\(name)' of 'dict' object is unsafe (templates cannot modify their inputs)")
             }
@@ -462,7 +464,7 @@ extension JinjaInterpreter {
             case "copy": return recv
             default: throw JinjaError.type("access to attribute '\(name)' of '\(recv.typeName)' object is unsafe (templates cannot modify their inputs)")
             }
-        case .int(let i) where name == "loop.cycle":
+        case .loop(let i, _) where name == "cycle":
             guard !a.positional.isEmpty else { throw JinjaError.type("no items for cycling given") }
             return a.positional[i % a.positional.count]
         default:

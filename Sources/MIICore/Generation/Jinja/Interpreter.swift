@@ -74,8 +74,10 @@ final class JinjaInterpreter {
 
     // MARK: - Bookkeeping
 
-    @inline(__always) func tick() throws {
-        steps += 1
+    /// Charges `n` steps (one per expression, statement or loop iteration; list-building builtins
+    /// charge per element) against `Limits.maxJinjaSteps`.
+    @inline(__always) func tick(_ n: Int = 1) throws {
+        steps += n
         if steps > Limits.maxJinjaSteps {
             throw JinjaError.limit("rendering took more than \(Limits.maxJinjaSteps) steps")
         }
@@ -178,24 +180,10 @@ final class JinjaInterpreter {
             items = kept
         }
         if items.isEmpty { return try exec(otherwise, scope, &out) }
-        let n = items.count
         for (i, item) in items.enumerated() {
             try tick()
             let s = Scope(parent: scope)
-            var loop = JinjaDict()
-            loop.set("index", .int(i + 1))
-            loop.set("index0", .int(i))
-            loop.set("revindex", .int(n - i))
-            loop.set("revindex0", .int(n - i - 1))
-            loop.set("first", .bool(i == 0))
-            loop.set("last", .bool(i == n - 1))
-            loop.set("length", .int(n))
-            loop.set("depth", .int(1))
-            loop.set("depth0", .int(0))
-            loop.set("previtem", i > 0 ? items[i - 1] : .undefined("there is no previous item"))
-            loop.set("nextitem", i + 1 < n ? items[i + 1] : .undefined("there is no next item"))
-            loop.set("cycle", .method(.int(i), "loop.cycle"))
-            s.vars["loop"] = .dict(loop)
+            s.vars["loop"] = .loop(index: i, items: items)
             try assign(target, item, s)
             let flow = try exec(body, s, &out)
             if flow == .breakLoop { break }
@@ -228,7 +216,7 @@ final class JinjaInterpreter {
     /// The items `for` iterates over: list/tuple elements, dict keys, string characters.
     func iterate(_ v: JinjaValue) throws -> [JinjaValue] {
         switch v {
-        case .list(let a), .tuple(let a): return a
+        case .list(let a), .tuple(let a), .iterator(let a, _): return a
         case .dict(let d): return d.keys
         case .string(let s): return s.unicodeScalars.map { .string(String($0)) }
         case .undefined: return []
@@ -239,8 +227,18 @@ final class JinjaInterpreter {
     // MARK: - Expressions
 
     func evalArgs(_ args: Arguments, _ scope: Scope) throws -> CallArgs {
-        CallArgs(positional: try args.positional.map { try eval($0, scope) },
-                 keyword: try args.keyword.map { ($0.0, try eval($0.1, scope)) })
+        var r = CallArgs(positional: try args.positional.map { try eval($0, scope) },
+                         keyword: try args.keyword.map { ($0.0, try eval($0.1, scope)) })
+        if let star = args.star { r.positional += try iterate(try eval(star, scope)) }
+        if let ds = args.doubleStar {
+            let v = try eval(ds, scope)
+            guard case .dict(let d) = v else { throw JinjaError.type("argument after ** must be a mapping, not \(v.typeName)") }
+            for (k, x) in d.items {
+                guard case .string(let name) = k else { throw JinjaError.type("keywords must be strings") }
+                r.keyword.append((name, x))
+            }
+        }
+        return r
     }
 
     func eval(_ e: Expr, _ scope: Scope) throws -> JinjaValue {
@@ -307,7 +305,16 @@ final class JinjaInterpreter {
                 return v
             }
         case .binary(let op, let a, let b):
-            return try binary(op, try eval(a, scope), try eval(b, scope))
+            let x = try eval(a, scope), y = try eval(b, scope)
+            if op == .add, case .string(let l) = x, case .string(let r) = y {
+                // markupsafe: Markup + str escapes the str (jinja2 with autoescape off still has
+                // Markup values, from |safe and |escape).
+                let ml = Self.isMarkup(a), mr = Self.isMarkup(b)
+                if ml != mr {
+                    return try checked(.string((ml ? l : htmlEscape(l)) + (mr ? r : htmlEscape(r))))
+                }
+            }
+            return try binary(op, x, y)
         case .and(let a, let b):
             let x = try eval(a, scope)
             return x.truthy ? try eval(b, scope) : x
@@ -326,6 +333,17 @@ final class JinjaInterpreter {
             if try eval(test, scope).truthy { return try eval(then, scope) }
             if let o = otherwise { return try eval(o, scope) }
             return .undefined("the inline if-expression evaluated to false and no else section was defined")
+        }
+    }
+
+    /// Whether an expression yields a markupsafe `Markup` string (statically: |safe, |escape, and
+    /// sums or repetitions involving them).
+    static func isMarkup(_ e: Expr) -> Bool {
+        switch e {
+        case .filter(_, let name, _): return ["safe", "e", "escape", "forceescape"].contains(name)
+        case .binary(.add, let a, let b): return isMarkup(a) || isMarkup(b)
+        case .binary(.mul, let a, _), .binary(.mod, let a, _): return isMarkup(a)
+        default: return false
         }
     }
 
@@ -350,7 +368,7 @@ final class JinjaInterpreter {
                 throw JinjaError.type("'in <string>' requires string as left operand, not \(item.typeName)")
             }
             return ScalarText.find(Array(s.unicodeScalars), Array(sub.unicodeScalars), from: 0) != nil
-        case .list(let a), .tuple(let a):
+        case .list(let a), .tuple(let a), .iterator(let a, _):
             for x in a {
                 try tick()
                 if x.equals(item) { return true }
@@ -480,6 +498,7 @@ final class JinjaInterpreter {
         guard n > 0, !l.isEmpty else { return [] }
         let (total, o) = l.count.multipliedReportingOverflow(by: n)
         if o || total > Limits.maxJinjaListCount { throw JinjaError.limit("a list exceeds \(Limits.maxJinjaListCount) items") }
+        try tick(total)
         var r: [JinjaValue] = []
         r.reserveCapacity(total)
         for _ in 0..<n { r += l }
@@ -558,6 +577,23 @@ final class JinjaInterpreter {
             return d.get(name) ?? .undefined("'dict object' has no attribute '\(name)'")
         case .namespace(let n):
             return n.attrs.get(name) ?? .undefined("'Namespace object' has no attribute '\(name)'")
+        case .loop(let i, let items):
+            let n = items.count
+            switch name {
+            case "index": return .int(i + 1)
+            case "index0": return .int(i)
+            case "revindex": return .int(n - i)
+            case "revindex0": return .int(n - i - 1)
+            case "first": return .bool(i == 0)
+            case "last": return .bool(i == n - 1)
+            case "length": return .int(n)
+            case "depth": return .int(1)
+            case "depth0": return .int(0)
+            case "previtem": return i > 0 ? items[i - 1] : .undefined("there is no previous item")
+            case "nextitem": return i + 1 < n ? items[i + 1] : .undefined("there is no next item")
+            case "cycle", "changed": return .method(v, name)
+            default: break
+            }
         case .string:
             if Self.stringMethods.contains(name) { return .method(v, name) }
         case .list, .tuple:
@@ -691,6 +727,7 @@ final class JinjaInterpreter {
             guard count <= Double(Limits.maxJinjaRange) else {
                 throw JinjaError.limit("range too big: the sandbox allows at most \(Limits.maxJinjaRange) items")
             }
+            try tick(Int(count))
             var r: [JinjaValue] = []
             var i = start
             for _ in 0..<Int(count) {

@@ -515,14 +515,25 @@ struct JinjaParser {
             if !first { try expectOp(",") }
             first = false
             if isOp(")") { break }
-            if isOp("*") || isOp("**") { throw MIIError.unsupported("chat template line \(cur.line): *args and **kwargs are not supported") }
+            if skipOp("*") {
+                guard args.star == nil else { throw fail("more than one *args") }
+                args.star = try parseExpression(condExpr: true)
+                continue
+            }
+            if skipOp("**") {
+                guard args.doubleStar == nil else { throw fail("more than one **kwargs") }
+                args.doubleStar = try parseExpression(condExpr: true)
+                continue
+            }
             if cur.kind == .name, peek().kind == .op, peek().text == "=" {
                 let name = cur.text
                 advance()
                 advance()
                 args.keyword.append((name, try parseExpression(condExpr: true)))
             } else {
-                if !args.keyword.isEmpty { throw fail("positional argument after keyword argument") }
+                if !args.keyword.isEmpty || args.star != nil || args.doubleStar != nil {
+                    throw fail("positional argument after keyword or * argument")
+                }
                 args.positional.append(try parseExpression(condExpr: true))
             }
         }

@@ -13,7 +13,13 @@ indirect enum JinjaValue {
     case list([JinjaValue])
     case tuple([JinjaValue])
     case dict(JinjaDict)
+    /// Python's lazy iterables: the generators jinja2's map/select/... return, `reversed()`, and dict
+    /// views. They iterate like lists but differ in length, truthiness, printing and JSON.
+    case iterator([JinjaValue], IteratorKind)
     case namespace(JinjaNamespace)
+    /// The `loop` variable of a for loop: the position and the items (attributes computed on access,
+    /// so an iteration costs no allocation).
+    case loop(index: Int, items: [JinjaValue])
     case macro(JinjaMacro)
     /// A global function (range, namespace, raise_exception, ...).
     case builtin(String)
@@ -35,7 +41,8 @@ indirect enum JinjaValue {
         case .string(let s): return !s.isEmpty
         case .list(let a), .tuple(let a): return !a.isEmpty
         case .dict(let d): return d.count > 0
-        case .namespace, .macro, .builtin, .method: return true
+        case .iterator(let a, let k): return k.isView ? !a.isEmpty : true
+        case .namespace, .loop, .macro, .builtin, .method: return true
         }
     }
 
@@ -51,7 +58,9 @@ indirect enum JinjaValue {
         case .list: return "list"
         case .tuple: return "tuple"
         case .dict: return "dict"
+        case .iterator(_, let k): return k.rawValue
         case .namespace: return "Namespace"
+        case .loop: return "LoopContext"
         case .macro: return "Macro"
         case .builtin: return "builtin_function"
         case .method: return "method"
@@ -77,6 +86,14 @@ indirect enum JinjaValue {
     }
 
     var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
+}
+
+enum IteratorKind: String {
+    case generator
+    case reverseIterator = "list_reverseiterator"
+    case dictItems = "dict_items", dictKeys = "dict_keys", dictValues = "dict_values"
+
+    var isView: Bool { self == .dictItems || self == .dictKeys || self == .dictValues }
 }
 
 /// Python's hashing identity for dict keys: bools and integral floats collapse onto ints.
@@ -228,10 +245,19 @@ extension JinjaValue {
                 try v.appendRepr(to: &out, depth: depth + 1, top: false)
             }
             out += "}"
+        case .iterator(let a, let k):
+            if k.isView {
+                out += k.rawValue + "("
+                try JinjaValue.list(a).appendRepr(to: &out, depth: depth + 1, top: false)
+                out += ")"
+            } else {
+                out += "<\(k.rawValue) object>"
+            }
         case .namespace(let n):
             out += "<Namespace "
             try JinjaValue.dict(n.attrs).appendRepr(to: &out, depth: depth + 1, top: false)
             out += ">"
+        case .loop(let i, let items): out += "<LoopContext \(i + 1)/\(items.count)>"
         case .macro(let m): out += "<Macro '\(m.name)'>"
         case .builtin(let n): out += "<built-in function \(n)>"
         case .method(let r, let n): out += "<built-in method \(n) of \(r.typeName) object>"
