@@ -112,7 +112,7 @@ final class JinjaTests: XCTestCase {
 
     func testHostileValuesDoNotTrap() throws {
         // Self-referencing namespaces print without unbounded recursion.
-        assertError("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}", code: .invalidFormat, contains: "nested")
+        assertError("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}", code: .invalidFormat, contains: "nest")
         // Deeply nested data from the caller.
         var v = JSONValue.string("x")
         for _ in 0..<300 { v = .array([v]) }
@@ -205,4 +205,23 @@ private func ScalarString(_ s: ArraySlice<Unicode.Scalar>) -> String {
     var r = ""
     r.unicodeScalars.append(contentsOf: s)
     return r
+}
+
+extension JinjaTests {
+    func testValueNestingAndAmplificationAreBounded() {
+        // Nesting built up one statement at a time (would overflow the stack when freed or printed).
+        assertError("{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}{% endfor %}",
+                    code: .invalidFormat, contains: "nests")
+        assertError(String(repeating: "{% set x = [x] %}", count: 2000), code: .invalidFormat, contains: "nests")
+        assertError("{% set ns = namespace() %}{% set ns.me = ns %}", code: .invalidFormat, contains: "nests")
+        // One operation that would produce a huge string.
+        let big = "{% set s = 'a' * 1000000 %}"
+        assertError(big + "{{ s.replace('a', s) }}", code: .invalidFormat, contains: "bytes")
+        assertError(big + "{{ s|replace('a', s) }}", code: .invalidFormat, contains: "bytes")
+        assertError(big + "{{ [s] * 100 }}", code: .invalidFormat, contains: "bytes")
+        assertError("{{ 'x'.center(99999999999999, 'ab') }}", code: .invalidFormat)
+        assertError("{{ '{:>99999999999999}'.format(1) }}", code: .invalidFormat, contains: "bytes")
+        XCTAssertEqual(try? render("{{ '%d'|format(1e300) }}"), nil)  // Python prints the 301-digit integer
+        XCTAssertEqual(try render("{{ [1, 2, 3][::9223372036854775807] }}"), "[1]")
+    }
 }

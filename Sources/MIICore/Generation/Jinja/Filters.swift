@@ -34,7 +34,7 @@ extension JinjaInterpreter {
         case "replace":
             guard let old = a.arg(0, "old"), let new = a.arg(1, "new") else { throw JinjaError.type("replace expects old and new") }
             let count = try a.arg(2, "count").map { try intArg($0, "count") } ?? -1
-            return try checked(.string(ScalarText.replace(try v.str(), try old.str(), try new.str(), count)))
+            return .string(try ScalarText.replace(try v.str(), try old.str(), try new.str(), count))
         case "join":
             var items = try iterate(v)
             if let attr = a.kw("attribute") { items = try items.map { try attribute($0, attr) } }
@@ -517,7 +517,7 @@ extension JinjaInterpreter {
             return .string(out)
         case "replace":
             guard let old = try str(0, "old"), let new = try str(1, "new") else { throw JinjaError.type("replace expected 2 arguments") }
-            return try checked(.string(ScalarText.replace(s, old, new, try int(2, "count", -1))))
+            return .string(try ScalarText.replace(s, old, new, try int(2, "count", -1)))
         case "format":
             return try checked(.string(try pyFormat(s, a)))
         case "join":
@@ -561,6 +561,7 @@ extension JinjaInterpreter {
             return name == "partition" ? .tuple([.string(s), .string(""), .string("")]) : .tuple([.string(""), .string(""), .string(s)])
         case "center", "ljust", "rjust":
             let fill = try str(1, "fillchar") ?? " "
+            guard fill.unicodeScalars.count == 1 else { throw JinjaError.type("The fill character must be exactly one character long") }
             return try checked(.string(pad(s, try int(0, "width", 0), name, fill)))
         case "zfill":
             let w = try int(0, "width", 0)
@@ -675,9 +676,11 @@ extension JinjaInterpreter {
             u = u.dropFirst()
         }
         let digits = String(String.UnicodeScalarView(u))
-        guard let width = digits.isEmpty ? 0 : Int(digits) else {
+        guard let w = digits.isEmpty ? 0 : Int(digits) else {
             throw JinjaError.unsupported("format spec '\(spec)' is not supported")
         }
+        guard w <= Limits.maxJinjaOutputBytes else { throw JinjaError.limit("a string exceeds \(Limits.maxJinjaOutputBytes) bytes") }
+        let width = w
         let mode: String
         switch align {
         case "<": mode = "ljust"

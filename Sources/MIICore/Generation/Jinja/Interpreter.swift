@@ -131,7 +131,13 @@ final class JinjaInterpreter {
             return try execFor(target, iterable, condition, body, otherwise, scope, &out)
         case .set(let target, let e, let l):
             line = l
-            try assign(target, try eval(e, scope), scope)
+            let v = try eval(e, scope)
+            // Values kept across statements could otherwise nest without bound ({% set x = [x] %}
+            // repeated), and deeply nested values overflow the stack when printed or freed.
+            if v.nests(deeperThan: Limits.maxJinjaValueDepth) {
+                throw JinjaError.limit("a value nests more than \(Limits.maxJinjaValueDepth) levels deep")
+            }
+            try assign(target, v, scope)
         case .setBlock(let name, let filters, let body, let l):
             var captured = ""
             _ = try exec(body, scope, &captured)
@@ -210,6 +216,10 @@ final class JinjaInterpreter {
             }
             if attr.hasPrefix("_") { throw JinjaError.type("cannot store underscore-prefixed attribute '\(attr)' on a namespace") }
             ns.attrs.set(attr, value)
+            if JinjaValue.namespace(ns).nests(deeperThan: Limits.maxJinjaValueDepth) {
+                ns.attrs.set(attr, .none)  // do not leave a reference cycle behind
+                throw JinjaError.limit("a value nests more than \(Limits.maxJinjaValueDepth) levels deep")
+            }
         }
     }
 
@@ -542,7 +552,7 @@ final class JinjaInterpreter {
             case "r": out += try v.repr()
             case "d", "i":
                 if let i = v.integer { out += String(i) }
-                else if let d = v.number { out += String(Int(d.rounded(.towardZero))) }
+                else if let d = v.number, d.isFinite, abs(d) < 9.2e18 { out += String(Int(d.rounded(.towardZero))) }
                 else { throw JinjaError.type("%d format: a real number is required, not \(v.typeName)") }
             case "f":
                 guard let d = v.number else { throw JinjaError.type("must be real number, not \(v.typeName)") }
@@ -550,6 +560,7 @@ final class JinjaInterpreter {
             default:
                 throw JinjaError.unsupported("format conversion %\(conv) is not supported")
             }
+            if out.utf8.count > Limits.maxJinjaOutputBytes { throw JinjaError.limit("a string exceeds \(Limits.maxJinjaOutputBytes) bytes") }
         }
         if mapping == nil && next < args.count {
             throw JinjaError.type("not all arguments converted during string formatting")
@@ -648,7 +659,12 @@ final class JinjaInterpreter {
             if step > 0 {
                 var i = clamp(start, 0, lo: 0, hi: n)
                 let e = clamp(stop, n, lo: 0, hi: n)
-                while i < e { r.append(i); i += step }
+                while i < e {
+                    r.append(i)
+                    let (next, o) = i.addingReportingOverflow(step)
+                    if o { break }
+                    i = next
+                }
             } else {
                 var i = clamp(start, n - 1, lo: -1, hi: n - 1)
                 let e = clamp(stop, -1, lo: -1, hi: n - 1)

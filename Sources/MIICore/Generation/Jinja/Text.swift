@@ -142,11 +142,15 @@ enum ScalarText {
         return lines
     }
 
-    static func replace(_ s: String, _ old: String, _ new: String, _ count: Int) -> String {
+    static func replace(_ s: String, _ old: String, _ new: String, _ count: Int) throws -> String {
         let u = Array(s.unicodeScalars)
         let o = Array(old.unicodeScalars)
         let hits = findAll(u, o, limit: count)
         if hits.isEmpty { return s }
+        let (grow, o1) = hits.count.multipliedReportingOverflow(by: new.utf8.count)
+        if o1 || grow > Limits.maxJinjaOutputBytes || s.utf8.count + grow > Limits.maxJinjaOutputBytes {
+            throw JinjaError.limit("a string exceeds \(Limits.maxJinjaOutputBytes) bytes")
+        }
         var out = String.UnicodeScalarView()
         var prev = 0
         for h in hits {

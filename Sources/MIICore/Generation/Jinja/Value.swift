@@ -28,6 +28,19 @@ indirect enum JinjaValue {
 
     static func undefinedName(_ name: String) -> JinjaValue { .undefined("'\(name)' is undefined") }
 
+    /// Whether lists, dicts and namespaces nest more than `limit` levels (recursion bounded by `limit`).
+    func nests(deeperThan limit: Int) -> Bool {
+        if limit < 0 { return true }
+        switch self {
+        case .list(let a), .tuple(let a), .iterator(let a, _): return a.contains { $0.nests(deeperThan: limit - 1) }
+        case .dict(let d): return d.values.contains { $0.nests(deeperThan: limit - 1) } || d.keys.contains { $0.nests(deeperThan: limit - 1) }
+        case .namespace(let n): return JinjaValue.dict(n.attrs).nests(deeperThan: limit - 1)
+        case .loop(_, let items): return items.contains { $0.nests(deeperThan: limit - 1) }
+        case .method(let r, _): return r.nests(deeperThan: limit - 1)
+        default: return false
+        }
+    }
+
     var isUndefined: Bool { if case .undefined = self { return true } else { return false } }
     var isNone: Bool { if case .none = self { return true } else { return false } }
 
@@ -227,6 +240,7 @@ extension JinjaValue {
             for (i, v) in a.enumerated() {
                 if i > 0 { out += ", " }
                 try v.appendRepr(to: &out, depth: depth + 1, top: false)
+                if out.utf8.count > Limits.maxJinjaOutputBytes { throw JinjaError.limit("output exceeds \(Limits.maxJinjaOutputBytes) bytes") }
             }
             out += "]"
         case .tuple(let a):
@@ -243,6 +257,7 @@ extension JinjaValue {
                 try k.appendRepr(to: &out, depth: depth + 1, top: false)
                 out += ": "
                 try v.appendRepr(to: &out, depth: depth + 1, top: false)
+                if out.utf8.count > Limits.maxJinjaOutputBytes { throw JinjaError.limit("output exceeds \(Limits.maxJinjaOutputBytes) bytes") }
             }
             out += "}"
         case .iterator(let a, let k):
@@ -276,6 +291,10 @@ func pythonFloat(_ d: Double) -> String {
 func pythonStringRepr(_ s: String) -> String {
     let useDouble = s.contains("'") && !s.contains("\"")
     let q: Character = useDouble ? "\"" : "'"
+    let qb: UInt8 = useDouble ? 0x22 : 0x27
+    if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f || $0 == 0x5c || $0 == qb }) {
+        return String(q) + s + String(q)
+    }
     var out = String(q)
     for u in s.unicodeScalars {
         switch u {
