@@ -68,7 +68,7 @@ extension Limits {
     /// Nested lists/dicts printed or serialized by a template.
     public static let maxJinjaValueDepth = 128
     /// Evaluation steps (expressions, statements, loop iterations) of one render.
-    public static let maxJinjaSteps = 10_000_000
+    public static let maxJinjaSteps = 2_000_000  // ~2 s of the worst template in release builds; real chat templates use thousands
     /// Rendered output, and any single string a template builds, in bytes.
     public static let maxJinjaOutputBytes = 64 << 20
     /// Elements of one list a template builds (`range`, list repetition); jinja2's sandbox allows
