@@ -137,6 +137,20 @@ struct MergeTable {
         }
     }
 
+    /// Inserts or replaces (a later duplicate wins, as in Hugging Face tokenizers' merge map).
+    mutating func insertReplacing(_ a: Int32, _ b: Int32, rank: Int32, result: Int32) {
+        let k = MergeTable.key(a, b)
+        var h = MergeTable.slot(k) & mask
+        while true {
+            if keys[h] == .max { count += 1; keys[h] = k }
+            if keys[h] == k {
+                values[h] = UInt64(UInt32(bitPattern: rank)) << 32 | UInt64(UInt32(bitPattern: result))
+                return
+            }
+            h = (h + 1) & mask
+        }
+    }
+
     /// (rank, merged token) for the pair, or nil.
     @inline(__always)
     func find(_ a: Int32, _ b: Int32) -> (rank: Int32, result: Int32)? {
