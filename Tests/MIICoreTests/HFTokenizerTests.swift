@@ -1,0 +1,93 @@
+import Foundation
+@testable import MIICore
+import XCTest
+
+/// Hugging Face tokenizer.json loading, compared with the `tokenizers` library on the fixtures of
+/// scripts/fixtures/make_hf_tokenizer_fixtures.py (Tests/Fixtures/hf_tokenizers/expected.json). The
+/// real tokenizers (SmolLM2 as transformers converts it from the GGUF, all-MiniLM-L6-v2) are read from
+/// .cache/hf/, made by scripts/fixtures/make_hf_tokenizer_cache.py.
+final class HFTokenizerTests: XCTestCase {
+    static let expected: [String: Any] = {
+        guard let d = try? Data(contentsOf: Fixtures.root.appendingPathComponent("hf_tokenizers/expected.json")),
+              let j = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else { return [:] }
+        return j
+    }()
+
+    static func load(_ name: String) throws -> Tokenizer {
+        guard let e = expected[name] as? [String: Any], let tp = e["tokenizer"] as? String else {
+            XCTFail("no fixture entry \(name) in hf_tokenizers/expected.json")
+            throw XCTSkip("no fixture")
+        }
+        let url = Fixtures.root.appendingPathComponent(tp).standardizedFileURL
+        guard let tj = try? Data(contentsOf: url) else {
+            XCTFail("missing \(url.path): run python3 scripts/fixtures/make_hf_tokenizer_cache.py")
+            throw XCTSkip("no file")
+        }
+        var cj: [UInt8]? = nil
+        if let cp = e["config"] as? String {
+            cj = (try? Data(contentsOf: Fixtures.root.appendingPathComponent(cp).standardizedFileURL)).map { [UInt8]($0) }
+        }
+        return try Tokenizer.fromHuggingFace(tokenizerJSON: [UInt8](tj), tokenizerConfigJSON: cj)
+    }
+
+    private func ints(_ v: Any?) -> [Int32] { ((v as? [Any]) ?? []).map { Int32(($0 as? NSNumber)?.intValue ?? -999) } }
+
+    func check(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let tok = try HFTokenizerTests.load(name)
+        guard let e = HFTokenizerTests.expected[name] as? [String: Any] else { return }
+        var failures: [String] = []
+        func cmp<T: Equatable>(_ what: String, _ text: String, _ got: T, _ want: T) {
+            if got != want { failures.append("\(what) \(text.debugDescription):\n   got  \(got)\n   want \(want)") }
+        }
+        let cases = (e["cases"] as? [[String: Any]]) ?? []
+        XCTAssertGreaterThan(cases.count, 10, file: file, line: line)
+        for c in cases {
+            let text = c["text"] as? String ?? ""
+            let (ids, types) = tok.encodeWithTypes(text, addSpecial: true)
+            cmp("ids", text, ids, ints(c["ids"]))
+            cmp("type ids", text, types, ints(c["type_ids"]))
+            cmp("ids without special", text, try tok.encode(text, addSpecial: false, parseSpecial: true), ints(c["ids_no_special"]))
+            cmp("ids with special tokens not parsed", text, try tok.encode(text, addSpecial: true, parseSpecial: false), ints(c["ids_no_parse"]))
+            let want = ints(c["ids"])
+            cmp("decoded", text, tok.decode(want, skipSpecial: false), c["decoded"] as? String ?? "")
+            cmp("decoded skipping special", text, tok.decode(want, skipSpecial: true), c["decoded_skip"] as? String ?? "")
+        }
+        for p in (e["pairs"] as? [[String: Any]]) ?? [] {
+            let a = p["a"] as? String ?? "", b = p["b"] as? String ?? ""
+            let r = tok.encodePair(a, b, addSpecial: true)
+            cmp("pair ids", a + " | " + b, r.ids, ints(p["ids"]))
+            cmp("pair type ids", a + " | " + b, r.typeIds, ints(p["type_ids"]))
+            let r0 = tok.encodePair(a, b, addSpecial: false)
+            cmp("pair ids without special", a + " | " + b, r0.ids, ints(p["ids_no_special"]))
+            cmp("pair type ids without special", a + " | " + b, r0.typeIds, ints(p["type_ids_no_special"]))
+        }
+        if !failures.isEmpty {
+            XCTFail("\(name): \(failures.count) mismatches with tokenizers:\n" + failures.prefix(8).joined(separator: "\n"), file: file, line: line)
+        }
+    }
+
+    func testGpt2Bpe() throws { try check("gpt2_bpe") }
+    func testRobertaBpe() throws { try check("roberta_bpe") }
+    func testLlamaSpmBpe() throws { try check("llama_spm_bpe") }
+    func testMistralMetaspaceBpe() throws { try check("mistral_metaspace_bpe") }
+    func testSpmBpeUnk() throws { try check("spm_bpe_unk") }
+    func testUnigramT5() throws { try check("unigram_t5") }
+    func testUnigramByteFallback() throws { try check("unigram_byte_fallback") }
+    func testBertUncased() throws { try check("bert_uncased") }
+    func testBertCased() throws { try check("bert_cased") }
+    func testQwen2Split() throws { try check("qwen2_split") }
+    func testLlama3Split() throws { try check("llama3_split") }
+    func testCharbpeMisc() throws { try check("charbpe_misc") }
+    func testSplitRemoved() throws { try check("split_removed") }
+    func testSplitIsolatedInvert() throws { try check("split_isolated_invert") }
+    func testSplitMergedPrev() throws { try check("split_merged_prev") }
+    func testSplitMergedNext() throws { try check("split_merged_next") }
+    func testSplitContiguous() throws { try check("split_contiguous") }
+    func testMetaspaceFirstNosplit() throws { try check("metaspace_first_nosplit") }
+    func testMetaspaceNeverSplit() throws { try check("metaspace_never_split") }
+    func testDigitsChardelim() throws { try check("digits_chardelim") }
+
+    // Real tokenizers (from .cache/hf, see scripts/fixtures/make_hf_tokenizer_cache.py).
+    func testSmolLM2() throws { try check("smollm2") }
+    func testAllMiniLML6v2() throws { try check("all_minilm_l6_v2") }
+}
