@@ -66,43 +66,21 @@ enum HFChar {
         }
     }
 
-    /// Rust str::to_lowercase: the full lowercase mapping, with the final-sigma rule.
+    /// The full lowercase mapping of each character on its own (tokenizers maps character by
+    /// character with char::to_lowercase: no final-sigma rule).
     static func lowercase(_ s: [UInt32]) -> [UInt32] {
         var out: [UInt32] = []
         out.reserveCapacity(s.count)
-        for (i, c) in s.enumerated() {
+        for c in s {
             if c < 0x80 {
                 out.append(c >= 0x41 && c <= 0x5A ? c + 0x20 : c)
                 continue
             }
-            if c == 0x3A3 {
-                // Final sigma: after a cased letter and not before one (case-ignorable characters skipped).
-                var before = false
-                var j = i - 1
-                while j >= 0 {
-                    if isCaseIgnorable(s[j]) { j -= 1; continue }
-                    before = isCased(s[j])
-                    break
-                }
-                var after = false
-                j = i + 1
-                while j < s.count {
-                    if isCaseIgnorable(s[j]) { j += 1; continue }
-                    after = isCased(s[j])
-                    break
-                }
-                out.append(before && !after ? 0x3C2 : 0x3C3)
-                continue
-            }
             guard let sc = Unicode.Scalar(c) else { out.append(c); continue }
-            let m = sc.properties.lowercaseMapping
-            for u in m.unicodeScalars { out.append(u.value) }
+            for u in sc.properties.lowercaseMapping.unicodeScalars { out.append(u.value) }
         }
         return out
     }
-
-    private static func isCased(_ c: UInt32) -> Bool { Unicode.Scalar(c)?.properties.isCased ?? false }
-    private static func isCaseIgnorable(_ c: UInt32) -> Bool { Unicode.Scalar(c)?.properties.isCaseIgnorable ?? false }
 
     static func utf8(_ s: [UInt32]) -> [UInt8] {
         var out: [UInt8] = []

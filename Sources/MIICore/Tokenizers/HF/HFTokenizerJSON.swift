@@ -397,6 +397,20 @@ extension Tokenizer {
         for i in modelCount..<n where texts[i] == nil {
             throw fail("no token has id \(i) (added tokens leave a gap after the model vocabulary)")
         }
+        // Parsed here already so that added tokens with normalized = true can be named by their
+        // normalized content, as tokenizers' id_to_token does.
+        let normalizer = try parseNormalizer(root["normalizer"] ?? .null)
+        if let normalizer {
+            var used = Set<[UInt8]>()
+            for t in texts { if let t { used.insert(t) } }
+            for t in added where t.normalized && Int(t.id) >= modelCount {
+                let nb = HFChar.utf8(normalizer.apply(t.content))
+                if !nb.isEmpty && !used.contains(nb) {
+                    used.insert(nb)
+                    texts[Int(t.id)] = nb
+                }
+            }
+        }
         let allTexts = texts.map { String(decoding: $0 ?? [], as: UTF8.self) }
         for (i, t) in texts.enumerated() where allTexts[i].utf8.count != t?.count {
             throw fail("token \(i) is not valid UTF-8")
@@ -480,7 +494,6 @@ extension Tokenizer {
         }
 
         // Pipeline stages.
-        let normalizer = try parseNormalizer(root["normalizer"] ?? .null)
         let pre = try parsePreTokenizer(root["pre_tokenizer"] ?? .null)
         var post = try parsePostProcessor(root["post_processor"] ?? .null, find: find)
         let decoder = try parseDecoder(root["decoder"] ?? .null)
