@@ -212,42 +212,43 @@ struct HFTextPattern {
             }
             atoms.append(atom)
         }
-        if atoms.isEmpty { return nil }
+        if atoms.isEmpty || atoms.count > Limits.maxTokenizerPatternAtoms { return nil }
         self.atoms = atoms
     }
 
     /// End of a match at `pos` (greedy, with backtracking over the repeat counts), or -1. Empty
-    /// matches are not reported.
-    func match(_ s: [UInt32], at pos: Int) -> Int {
-        func go(_ k: Int, _ p: Int) -> Int {
+    /// matches are not reported. `budget` bounds the backtracking steps; when it runs out the match
+    /// fails (a pathological pattern stops matching instead of hanging).
+    func match(_ s: [UInt32], at pos: Int, budget: inout Int) -> Int {
+        func go(_ k: Int, _ p: Int, _ budget: inout Int) -> Int {
             if k == atoms.count { return p }
             let a = atoms[k]
             var n = 0
             while n < a.max && p + n < s.count && a.test(s[p + n]) { n += 1 }
-            if n < a.min { return -1 }
-            // Greedy: try the longest run first. Backtracking is bounded by the run length per atom,
-            // and patterns here are short sequences, so this stays polynomial.
+            budget -= n + 1
+            if n < a.min || budget < 0 { return -1 }
             var m = n
             while m >= a.min {
-                let r = go(k + 1, p + m)
+                let r = go(k + 1, p + m, &budget)
                 if r >= 0 { return r }
-                if k + 1 == atoms.count { break }
+                if k + 1 == atoms.count || budget < 0 { break }
                 m -= 1
             }
             return -1
         }
-        let e = go(0, pos)
+        let e = go(0, pos, &budget)
         return e > pos ? e : -1
     }
 
     /// Non-overlapping matches, leftmost first.
     func findAll(_ s: [UInt32]) -> [Range<Int>] {
         var out: [Range<Int>] = []
+        var budget = Limits.maxPatternStepsPerChar * (s.count + 16)
         var i = 0
-        // The first atom must match the first character; skip positions that cannot start a match.
-        while i < s.count {
+        while i < s.count && budget > 0 {
+            // Positions where the first atom cannot start a match are skipped cheaply.
             if atoms[0].min > 0 && !atoms[0].test(s[i]) { i += 1; continue }
-            let e = match(s, at: i)
+            let e = match(s, at: i, budget: &budget)
             if e > i { out.append(i..<e); i = e } else { i += 1 }
         }
         return out

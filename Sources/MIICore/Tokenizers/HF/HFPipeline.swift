@@ -63,7 +63,7 @@ struct HFPipeline: @unchecked Sendable {
         }
         switch model {
         case .bpe(let m): m.tokenize(w, lookup: lookup, into: &out, scratch: &bpeScratch)
-        case .wordPiece(let m): m.tokenize(w, lookup: lookup, into: &out)
+        case .wordPiece(let m): m.tokenize(w, into: &out)
         case .unigram(let m): m.tokenize(w, lookup: lookup, into: &out)
         }
     }

@@ -50,7 +50,7 @@ private func oneChar(_ s: String, _ ctx: String) throws -> UInt32 {
 }
 
 private func checkStage(_ depth: Int, _ ctx: String) throws {
-    if depth > 16 { throw fail("\(ctx): Sequence nesting deeper than 16") }
+    if depth > Limits.maxTokenizerStageDepth { throw fail("\(ctx): Sequence nesting deeper than \(Limits.maxTokenizerStageDepth)") }
 }
 
 // MARK: - stages
@@ -61,7 +61,7 @@ private func parsePattern(_ v: JSONValue?, _ ctx: String) throws -> (literal: [U
     }
     let (k, x) = o[0]
     guard let s = x.string else { throw fail("\(ctx): the pattern is a \(x.typeName), not a string") }
-    if s.utf8.count > 4096 { throw fail("\(ctx): pattern longer than 4096 bytes") }
+    if s.utf8.count > Limits.maxTokenizerPatternBytes { throw fail("\(ctx): pattern longer than \(Limits.maxTokenizerPatternBytes) bytes") }
     switch k {
     case "String": return (HFChar.scalars(s), nil)
     case "Regex": return (nil, s)
@@ -89,7 +89,7 @@ private func parseNormalizer(_ v: JSONValue, depth: Int = 0) throws -> HFNormali
     switch t {
     case "Sequence":
         let list = try v.arr("normalizers", "\(ctx) Sequence")
-        if list.count > 256 { throw fail("\(ctx) Sequence: \(list.count) normalizers") }
+        if list.count > Limits.maxTokenizerStages { throw fail("\(ctx) Sequence: \(list.count) normalizers") }
         return .sequence(try list.compactMap { try parseNormalizer($0, depth: depth + 1) })
     case "NFC": return .unicode(.nfc)
     case "NFD": return .unicode(.nfd)
@@ -155,7 +155,7 @@ private func parsePreTokenizer(_ v: JSONValue, depth: Int = 0) throws -> HFPreTo
     switch t {
     case "Sequence":
         let list = try v.arr("pretokenizers", "\(ctx) Sequence")
-        if list.count > 256 { throw fail("\(ctx) Sequence: \(list.count) pre-tokenizers") }
+        if list.count > Limits.maxTokenizerStages { throw fail("\(ctx) Sequence: \(list.count) pre-tokenizers") }
         return .sequence(try list.compactMap { try parsePreTokenizer($0, depth: depth + 1) })
     case "ByteLevel":
         return .byteLevel(addPrefixSpace: try v.optBool("add_prefix_space", ctx) ?? true,
@@ -199,7 +199,7 @@ private func parseDecoder(_ v: JSONValue, depth: Int = 0) throws -> HFDecoder? {
     switch t {
     case "Sequence":
         let list = try v.arr("decoders", "\(ctx) Sequence")
-        if list.count > 256 { throw fail("\(ctx) Sequence: \(list.count) decoders") }
+        if list.count > Limits.maxTokenizerStages { throw fail("\(ctx) Sequence: \(list.count) decoders") }
         return .sequence(try list.compactMap { try parseDecoder($0, depth: depth + 1) })
     case "ByteLevel": return .byteLevel
     case "WordPiece":
@@ -242,7 +242,7 @@ private func parsePostProcessor(_ v: JSONValue, find: (String) -> Int32?, depth:
     switch t {
     case "Sequence":
         let list = try v.arr("processors", "\(ctx) Sequence")
-        if list.count > 256 { throw fail("\(ctx) Sequence: \(list.count) processors") }
+        if list.count > Limits.maxTokenizerStages { throw fail("\(ctx) Sequence: \(list.count) processors") }
         return .sequence(try list.compactMap { try parsePostProcessor($0, find: find, depth: depth + 1) })
     case "ByteLevel": return .byteLevel
     case "BertProcessing": return .bert(cls: try pairToken("cls"), sep: try pairToken("sep"))
@@ -329,7 +329,7 @@ extension Tokenizer {
             guard id >= 0 && id < Int64(Limits.maxVocab) else { throw fail("\(what) \(text.debugDescription) has id \(id), outside 0..<\(Limits.maxVocab)") }
             let b = Array(text.utf8)
             if b.isEmpty { throw fail("\(what) with id \(id) has an empty text") }
-            if b.count > 1 << 16 { throw fail("\(what) with id \(id) is longer than 65536 bytes") }
+            if b.count > Limits.maxTokenTextBytes { throw unsupported("\(what) with id \(id) is longer than \(Limits.maxTokenTextBytes) bytes") }
             let i = Int(id)
             if i >= texts.count { texts.append(contentsOf: [[UInt8]?](repeating: nil, count: i + 1 - texts.count)) }
             if let old = texts[i] {
@@ -443,7 +443,7 @@ extension Tokenizer {
             let prefix = Array((try model.optStr("continuing_subword_prefix", "model") ?? "").utf8)
             let suffix = Array((try model.optStr("end_of_word_suffix", "model") ?? "").utf8)
             let mergesV = try model.arr("merges", "model")
-            if mergesV.count > Limits.maxVocab * 4 { throw fail("\(mergesV.count) merges, above the limit") }
+            if mergesV.count > Limits.maxMerges { throw fail("\(mergesV.count) merges, above the limit") }
             var table = MergeTable(capacity: mergesV.count)
             for (rank, m) in mergesV.enumerated() {
                 var a: [UInt8], b: [UInt8]
@@ -478,10 +478,9 @@ extension Tokenizer {
             unkId = id
             let maxChars = try model.optInt("max_input_chars_per_word", "model") ?? 100
             guard maxChars >= 0 else { throw fail("max_input_chars_per_word is negative") }
-            var longest = 1
-            for i in 0..<modelCount { longest = max(longest, texts[i]?.count ?? 0) }
             hfModel = .wordPiece(WordPieceModel(unkId: id, prefix: Array((try model.optStr("continuing_subword_prefix", "model") ?? "##").utf8),
-                                                maxInputChars: Int(min(maxChars, Int64(Int32.max))), maxTokenBytes: longest))
+                                                maxInputChars: Int(min(maxChars, Int64(Int32.max))),
+                                                tokens: (0..<modelCount).map { texts[$0] ?? [] }))
         default:  // Unigram
             kind = .unigram
             if let u = try model.optInt("unk_id", "model") {

@@ -8,36 +8,13 @@ struct UnigramModel {
     let unkId: Int32?
     let byteFallback: Bool
     let minScore: Double
-    /// Byte trie: (node, byte) -> child, stored in a MergeTable (rank unused); `terminal[node]` = id.
-    let children: MergeTable
-    let terminal: [Int32]
+    let trie: ByteTrie
     let byteTokens: [Int32]
 
     static let unknownPenalty = 10.0
 
     init(tokens: [[UInt8]], scores: [Double], unkId: Int32?, byteFallback: Bool, byteTokens: [Int32]) throws {
-        var total = 0
-        for t in tokens { total += t.count }
-        var children = MergeTable(capacity: total + 1)
-        var terminal: [Int32] = [-1]
-        terminal.reserveCapacity(total + 1)
-        for (id, t) in tokens.enumerated() {
-            if t.isEmpty { continue }
-            var node: Int32 = 0
-            for b in t {
-                if let c = children.find(node, Int32(b)) {
-                    node = c.result
-                } else {
-                    terminal.append(-1)
-                    let c = Int32(terminal.count - 1)
-                    children.insert(node, Int32(b), rank: 0, result: c)
-                    node = c
-                }
-            }
-            terminal[Int(node)] = Int32(id)  // a later duplicate wins, as in tokenizers' token_to_ids
-        }
-        self.children = children
-        self.terminal = terminal
+        self.trie = ByteTrie(tokens: tokens)
         self.scores = scores
         self.unkId = unkId
         self.byteFallback = byteFallback
@@ -60,12 +37,12 @@ struct UnigramModel {
             let lead = w[pos]
             let mblen = min(lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4, n - pos)
             var single = false
-            var node: Int32 = 0
+            var node = ByteTrie.root
             var j = pos
-            while j < n, let c = children.find(node, Int32(w[j])) {
-                node = c.result
+            while j < n, let c = trie.child(node, w[j]) {
+                node = c
                 j += 1
-                let id = terminal[Int(node)]
+                let id = trie.token(node)
                 if id < 0 { continue }
                 let cand = scores[Int(id)] + base
                 if bestStart[j] < 0 || cand > bestScore[j] {
