@@ -61,6 +61,11 @@ final class HFTokenizerTests: XCTestCase {
             cmp("pair ids without special", a + " | " + b, r0.ids, ints(p["ids_no_special"]))
             cmp("pair type ids without special", a + " | " + b, r0.typeIds, ints(p["type_ids_no_special"]))
         }
+        for c in (e["random"] as? [[String: Any]]) ?? [] {
+            let text = c["text"] as? String ?? ""
+            cmp("random text ids", text, try tok.encode(text, addSpecial: true, parseSpecial: true), ints(c["ids"]))
+            cmp("random text decoded", text, tok.decode(ints(c["ids"]), skipSpecial: false), c["decoded"] as? String ?? "")
+        }
         if !failures.isEmpty {
             XCTFail("\(name): \(failures.count) mismatches with tokenizers:\n" + failures.prefix(8).joined(separator: "\n"), file: file, line: line)
         }
@@ -86,6 +91,33 @@ final class HFTokenizerTests: XCTestCase {
     func testMetaspaceFirstNosplit() throws { try check("metaspace_first_nosplit") }
     func testMetaspaceNeverSplit() throws { try check("metaspace_never_split") }
     func testDigitsChardelim() throws { try check("digits_chardelim") }
+
+    /// The normalizers on every character with a decomposition or a combining class, against
+    /// tokenizers' normalizers (hf_tokenizers/normalizers.json).
+    func testNormalizers() throws {
+        let data = try Data(contentsOf: Fixtures.root.appendingPathComponent("hf_tokenizers/normalizers.json"))
+        guard let cases = try JSONSerialization.jsonObject(with: data) as? [[String: String]] else { return XCTFail("bad fixture") }
+        XCTAssertGreaterThan(cases.count, 1000)
+        let forms: [(String, HFNormalizer)] = [
+            ("NFC", .unicode(.nfc)), ("NFD", .unicode(.nfd)), ("NFKC", .unicode(.nfkc)), ("NFKD", .unicode(.nfkd)),
+            ("Lowercase", .lowercase), ("Bert", .bert(cleanText: true, chineseChars: true, stripAccents: true, lowercase: true)),
+            ("StripAccents", .sequence([.unicode(.nfd), .stripAccents])),
+        ]
+        var failures: [String: [String]] = [:]
+        for c in cases {
+            guard let text = c["text"] else { continue }
+            for (name, n) in forms {
+                let want = c[name] ?? text
+                let got = String(decoding: HFChar.utf8(n.apply(HFChar.scalars(text))), as: UTF8.self)
+                if Array(got.unicodeScalars) != Array(want.unicodeScalars) {
+                    failures[name, default: []].append("\(text.unicodeScalars.map { String($0.value, radix: 16) }): got \(got.unicodeScalars.map { String($0.value, radix: 16) }) want \(want.unicodeScalars.map { String($0.value, radix: 16) })")
+                }
+            }
+        }
+        for (name, f) in failures.sorted(by: { $0.key < $1.key }) {
+            XCTFail("\(name): \(f.count) mismatches, e.g.\n" + f.prefix(5).joined(separator: "\n"))
+        }
+    }
 
     // Real tokenizers (from .cache/hf, see scripts/fixtures/make_hf_tokenizer_cache.py).
     func testSmolLM2() throws { try check("smollm2") }

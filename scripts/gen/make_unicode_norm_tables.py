@@ -7,8 +7,15 @@ MIICore parses once on first use (large array literals are slow to compile in Sw
   decomp  one-level decomposition mappings of every code point that has one (Hangul syllables are
           algorithmic and left out): "<delta>,<c|k>,<hex> <hex> ..." where delta is the code point
           minus the previous entry's, c = canonical, k = compatibility
+  marks        characters StripAccents removes (General_Category M*), "start-end" ranges
+  bertMarks    characters BertNormalizer's strip_accents removes (Mn in the reference's tables)
+  bertControl  characters BertNormalizer's clean_text removes (Cc, Cf other than \t \n \r)
+  punctuation  characters BertPreTokenizer / Punctuation split off (ASCII punctuation and P*)
   noComp  canonical pairs that do not recompose (composition exclusions, singletons, non-starter
           decompositions), as hex code points
+The engine must match the Hugging Face `tokenizers` library, whose Rust normalization crate is on an
+older Unicode version than Python: when `tokenizers` is installed, decompositions and combining
+classes it does not know (characters added to Unicode later) are left out, so that both agree.
 Usage: python3 scripts/gen/make_unicode_norm_tables.py
 """
 import os
@@ -19,10 +26,61 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 OUT = os.path.join(ROOT, "Sources", "MIICore", "Tokenizers", "HF", "UnicodeNormTables.swift")
 
 
+def reference():
+    try:
+        from tokenizers import normalizers
+        return normalizers.NFD(), normalizers.NFKD()
+    except ImportError:
+        return None
+
+
+def char_ranges(pred):
+    out = []
+    for c in range(0x110000):
+        if 0xD800 <= c <= 0xDFFF or not pred(c):
+            continue
+        if out and out[-1][1] == c - 1:
+            out[-1][1] = c
+        else:
+            out.append([c, c])
+    return ["%x-%x" % (a, b) for a, b in out]
+
+
+def category_tables():
+    """(marks, bertMarks, bertControl, punctuation), from the reference library when it is installed (its
+    Unicode tables are older than Python's), else from unicodedata."""
+    try:
+        from tokenizers import normalizers, pre_tokenizers
+        strip = normalizers.StripAccents()
+        bert = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False)
+        punct = pre_tokenizers.Punctuation()
+        bert_sa = normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=True, lowercase=False)
+        return (char_ranges(lambda c: strip.normalize_str(chr(c)) == ""),
+                char_ranges(lambda c: bert_sa.normalize_str(chr(c)) == ""),
+                char_ranges(lambda c: c != 0 and c != 0xFFFD and bert.normalize_str(chr(c)) == ""),
+                char_ranges(lambda c: len(punct.pre_tokenize_str("a%sa" % chr(c))) == 3))
+    except ImportError:
+        cat = lambda c: unicodedata.category(chr(c))
+        return (char_ranges(lambda c: cat(c).startswith("M")),
+                char_ranges(lambda c: cat(c) == "Mn"),
+                char_ranges(lambda c: c not in (9, 10, 13) and cat(c) in ("Cc", "Cf")),
+                char_ranges(lambda c: (0x21 <= c <= 0x2F or 0x3A <= c <= 0x40 or 0x5B <= c <= 0x60 or 0x7B <= c <= 0x7E)
+                            or cat(c).startswith("P")))
+
+
 def main():
+    ref = reference()
+    marks, bert_marks, bert_control, punctuation = category_tables()
     ccc = []
     for c in range(0x110000):
+        if 0xD800 <= c <= 0xDFFF:
+            continue
         k = unicodedata.combining(chr(c))
+        if k and ref:
+            # Known to the reference? Then it reorders below a mark of a higher class.
+            probe = "a" + chr(0x345) + chr(c)  # U+0345 has class 240, above every other class but 0
+            if ref[0].normalize_str(probe) != unicodedata.normalize("NFD", probe):
+                k = 0
         if k:
             if ccc and ccc[-1][1] == c - 1 and ccc[-1][2] == k:
                 ccc[-1][1] = c
@@ -43,6 +101,10 @@ def main():
             kind = "k"
             parts = parts[1:]
         vals = [int(p, 16) for p in parts]
+        if ref:
+            form = ref[1] if kind == "k" else ref[0]
+            if form.normalize_str(chr(c)) == chr(c):
+                continue  # the reference library does not decompose it
         decomp.append("%x,%s,%s" % (c - prev, kind, " ".join("%x" % v for v in vals)))
         prev = c
         if kind == "c" and len(vals) == 2:
@@ -62,6 +124,10 @@ def main():
             f.write("\"\"\"\n")
         lit("ccc", ["%x-%x:%x" % (a, b, k) for a, b, k in ccc], 16)
         lit("decomp", decomp, 12)
+        lit("marks", marks, 16)
+        lit("bertMarks", bert_marks, 16)
+        lit("bertControl", bert_control, 16)
+        lit("punctuation", punctuation, 16)
         lit("noComp", ["%x" % c for c in no_comp], 24)
         f.write("}\n")
     print("wrote %s (%d ccc ranges, %d decompositions, %d non-composing pairs)"

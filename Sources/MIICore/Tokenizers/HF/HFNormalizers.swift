@@ -40,20 +40,20 @@ enum HFChar {
 
     /// Marks (Mn, Mc, Me): what StripAccents removes.
     @inline(__always)
-    static func isMark(_ c: UInt32) -> Bool { c >= 0x300 && CharFlags.of(c) & CharFlags.mark != 0 }
+    static func isMark(_ c: UInt32) -> Bool { c >= 0x300 && HFCategoryTables.marks.contains(c) }
 
     /// BERT's punctuation: ASCII punctuation and symbols, and the Unicode P categories.
     static func isBertPunctuation(_ c: UInt32) -> Bool {
-        if (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E) {
-            return true
+        if c < 0x80 {
+            return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E)
         }
-        return c >= 0x80 && CharFlags.of(c) & CharFlags.punctuation != 0
+        return HFCategoryTables.punctuation.contains(c)
     }
 
-    /// Unicode "Other" (Cc, Cf, Cs, Co, Cn).
-    static func isOther(_ c: UInt32) -> Bool {
-        let f = CharFlags.of(c)
-        return f & (CharFlags.control | CharFlags.undefined) != 0 || f == 0
+    /// What BertNormalizer's clean_text removes besides NUL and U+FFFD (control and format characters).
+    static func isBertControl(_ c: UInt32) -> Bool {
+        if c < 0x80 { return (c < 0x20 && c != 0x09 && c != 0x0A && c != 0x0D) || c == 0x7F }
+        return HFCategoryTables.bertControl.contains(c)
     }
 
     static func isChinese(_ c: UInt32) -> Bool {
@@ -459,7 +459,7 @@ indirect enum HFNormalizer {
             for c in s {
                 if cleanText {
                     if c == 0 || c == 0xFFFD { continue }
-                    if c != 0x09 && c != 0x0A && c != 0x0D && HFChar.isOther(c) { continue }
+                    if HFChar.isBertControl(c) { continue }
                     if c == 0x09 || c == 0x0A || c == 0x0D || HFChar.isWhitespace(c) { x.append(0x20); continue }
                 }
                 if chinese && HFChar.isChinese(c) {
@@ -469,7 +469,7 @@ indirect enum HFNormalizer {
                 x.append(c)
             }
             if stripAccents {
-                x = UnicodeNormalization.normalize(x, .nfd).filter { !HFChar.isMark($0) }
+                x = UnicodeNormalization.normalize(x, .nfd).filter { !($0 >= 0x300 && HFCategoryTables.bertMarks.contains($0)) }
             }
             if lowercase { x = HFChar.lowercase(x) }
             return x

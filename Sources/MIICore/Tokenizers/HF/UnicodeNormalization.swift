@@ -143,3 +143,34 @@ enum UnicodeNormalization {
         return data.compose[UInt64(a) << 21 | UInt64(b)]
     }
 }
+
+/// A sorted set of code point ranges, parsed from a "start-end;start-end" hex string.
+struct ScalarRanges {
+    private var lo: [UInt32] = []
+    private var hi: [UInt32] = []
+
+    init(_ table: String) {
+        for item in table.split(separator: ";") {
+            let r = item.split(separator: "-")
+            guard r.count == 2, let a = UInt32(r[0], radix: 16), let b = UInt32(r[1], radix: 16) else { continue }
+            lo.append(a); hi.append(b)
+        }
+    }
+
+    func contains(_ c: UInt32) -> Bool {
+        var l = 0, h = lo.count
+        while l < h {
+            let m = (l + h) >> 1
+            if hi[m] < c { l = m + 1 } else { h = m }
+        }
+        return l < lo.count && lo[l] <= c
+    }
+}
+
+/// Character classes as the `tokenizers` library's (older) Unicode tables have them.
+enum HFCategoryTables {
+    static let marks = ScalarRanges(UnicodeNormTables.marks)
+    static let bertMarks = ScalarRanges(UnicodeNormTables.bertMarks)
+    static let bertControl = ScalarRanges(UnicodeNormTables.bertControl)
+    static let punctuation = ScalarRanges(UnicodeNormTables.punctuation)
+}
