@@ -89,4 +89,20 @@ final class HFTokenizerAPITests: XCTestCase {
         XCTAssertEqual(r.typeIds.last, 1)
         XCTAssertEqual(tok.decode(r.ids, skipSpecial: true), "who wrote it? alice wrote it.")
     }
+
+    /// Encoding a few hundred KB stays fast on the real tokenizers (and matches the GGUF path's ids).
+    func testEncodeSpeed() throws {
+        var text = ""
+        let words = ["The", " quick", " brown", " fox", ",", " naïve", " 日本語", " 12345", "\n", "  ", " don't", " 😀", "def", " f(x):"]
+        var rng = SystemRandomNumberGenerator()
+        while text.utf8.count < 300_000 { text += words.randomElement(using: &rng)! }
+        for name in ["smollm2", "all_minilm_l6_v2", "unigram_t5", "llama_spm_bpe"] {
+            let tok = try HFTokenizerTests.load(name)
+            let start = Date()
+            let ids = try tok.encode(text, addSpecial: true, parseSpecial: true)
+            let dt = Date().timeIntervalSince(start)
+            XCTAssertGreaterThan(ids.count, 1000)
+            XCTAssertLessThan(dt, 10, "\(name): \(dt) s for 300 KB")
+        }
+    }
 }

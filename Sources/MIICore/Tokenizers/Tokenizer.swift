@@ -4,6 +4,10 @@
 //   "llama"  SentencePiece BPE with token scores, a dummy space prefix, U+2581 for spaces and byte fallback
 //   "gemma4" BPE with merge ranks over UTF-8 characters, U+2581 for spaces and byte fallback
 // Deliberate differences from llama.cpp are marked "Unlike llama.cpp" where they are made.
+//
+// It can also be built from a Hugging Face tokenizer.json (`fromHuggingFace`, Tokenizers/HF/): then
+// encoding, decoding, special tokens and pairs follow the `tokenizers` library (BPE, WordPiece and
+// Unigram models with their normalizers, pre-tokenizers, post-processors and decoders).
 
 /// Token attributes (the same bits as llama.cpp's llama_token_attr).
 enum TokenAttr {
