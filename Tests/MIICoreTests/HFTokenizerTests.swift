@@ -122,4 +122,6 @@ final class HFTokenizerTests: XCTestCase {
     // Real tokenizers (from .cache/hf, see scripts/fixtures/make_hf_tokenizer_cache.py).
     func testSmolLM2() throws { try check("smollm2") }
     func testAllMiniLML6v2() throws { try check("all_minilm_l6_v2") }
+    /// XLM-R layout with SentencePiece's real nmt_nfkc precompiled_charsmap.
+    func testXLMRLikeUnigram() throws { try check("xlmr_like_unigram") }
 }
