@@ -52,6 +52,15 @@ final class HFTokenizerAPITests: XCTestCase {
         }
     }
 
+    func testChatTemplateFile() throws {
+        let dir = Fixtures.repo.appendingPathComponent(".cache/hf/smollm2-tokenizer")
+        let tj = try [UInt8](Data(contentsOf: dir.appendingPathComponent("tokenizer.json")))
+        let jinja = try [UInt8](Data(contentsOf: dir.appendingPathComponent("chat_template.jinja")))
+        let tok = try Tokenizer.fromHuggingFace(tokenizerJSON: tj, tokenizerConfigJSON: nil, chatTemplateFile: jinja)
+        XCTAssertTrue(tok.chatTemplate?.contains("<|im_start|>") == true)
+        XCTAssertThrowsError(try Tokenizer.fromHuggingFace(tokenizerJSON: tj, tokenizerConfigJSON: nil, chatTemplateFile: [0xFF, 0x41]))
+    }
+
     func testLlamaConfig() throws {
         let tok = try HFTokenizerTests.load("llama_spm_bpe")
         XCTAssertEqual(tok.chatTemplate, "{{ messages }}")  // the "default" of a named list

@@ -302,7 +302,10 @@ extension Tokenizer {
     /// Encoding and decoding follow the `tokenizers` library. Padding and truncation settings of the
     /// file are ignored. Throws `.invalidFormat` for malformed files and `.unsupported` for components
     /// that are not implemented (e.g. an unknown pre-tokenizer regex).
-    public static func fromHuggingFace(tokenizerJSON: [UInt8], tokenizerConfigJSON: [UInt8]?) throws -> Tokenizer {
+    /// `chatTemplateFile`: the bytes of a separate `chat_template.jinja` (transformers 5 saves the
+    /// template there); it takes precedence over tokenizer_config.json's chat_template.
+    public static func fromHuggingFace(tokenizerJSON: [UInt8], tokenizerConfigJSON: [UInt8]?,
+                                       chatTemplateFile: [UInt8]? = nil) throws -> Tokenizer {
         if tokenizerJSON.count > Limits.maxJSONBytes { throw fail("\(tokenizerJSON.count) bytes, above the limit") }
         let root = try JSONValue.parse(tokenizerJSON, context: "tokenizer.json")
         guard root.object != nil else { throw fail("the document is a \(root.typeName), not an object") }
@@ -587,6 +590,12 @@ extension Tokenizer {
             } else {
                 throw MIIError.format("tokenizer_config.json: 'chat_template' is neither a string nor a list of {name, template}")
             }
+        }
+
+        if let f = chatTemplateFile {
+            let t = String(decoding: f, as: UTF8.self)
+            if Array(t.utf8) != f { throw MIIError.format("chat_template.jinja is not valid UTF-8") }
+            chatTemplate = t
         }
 
         // Attributes.
