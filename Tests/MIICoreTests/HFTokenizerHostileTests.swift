@@ -21,10 +21,10 @@ final class HFTokenizerHostileTests: XCTestCase {
         }
         XCTAssertGreaterThan(manifest.count, 60)
         for (name, e) in manifest.sorted(by: { $0.key < $1.key }) {
-            let tj = try [UInt8](Data(contentsOf: HFTokenizerHostileTests.dir.appendingPathComponent(name + ".json")))
+            let tj = try [UInt8](Data(contentsOf: HFTokenizerHostileTests.dir.appendingPathComponent("bad_" + name + ".json")))
             var cj: [UInt8]? = nil
             if e["config"] as? Bool == true {
-                cj = try [UInt8](Data(contentsOf: HFTokenizerHostileTests.dir.appendingPathComponent(name + ".config.json")))
+                cj = try [UInt8](Data(contentsOf: HFTokenizerHostileTests.dir.appendingPathComponent("bad_" + name + ".config.json")))
             }
             let want = e["error"] as? String
             do {
