@@ -11,6 +11,7 @@ MIICore parses once on first use (large array literals are slow to compile in Sw
   bertMarks    characters BertNormalizer's strip_accents removes (Mn in the reference's tables)
   bertControl  characters BertNormalizer's clean_text removes (Cc, Cf other than \t \n \r)
   punctuation  characters BertPreTokenizer / Punctuation split off (ASCII punctuation and P*)
+  word         non-ASCII characters of regex \w (the Whitespace pre-tokenizer's word characters)
   noComp  canonical pairs that do not recompose (composition exclusions, singletons, non-starter
           decompositions), as hex code points
 The engine must match the Hugging Face `tokenizers` library, whose Rust normalization crate is on an
@@ -47,30 +48,33 @@ def char_ranges(pred):
 
 
 def category_tables():
-    """(marks, bertMarks, bertControl, punctuation), from the reference library when it is installed (its
+    """(marks, bertMarks, bertControl, punctuation, word), from the reference library when it is installed (its
     Unicode tables are older than Python's), else from unicodedata."""
     try:
         from tokenizers import normalizers, pre_tokenizers
         strip = normalizers.StripAccents()
         bert = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False)
         punct = pre_tokenizers.Punctuation()
+        ws = pre_tokenizers.Whitespace()
         bert_sa = normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=True, lowercase=False)
         return (char_ranges(lambda c: strip.normalize_str(chr(c)) == ""),
                 char_ranges(lambda c: bert_sa.normalize_str(chr(c)) == ""),
                 char_ranges(lambda c: c != 0 and c != 0xFFFD and bert.normalize_str(chr(c)) == ""),
-                char_ranges(lambda c: len(punct.pre_tokenize_str("a%sa" % chr(c))) == 3))
+                char_ranges(lambda c: len(punct.pre_tokenize_str("a%sa" % chr(c))) == 3),
+                char_ranges(lambda c: c >= 0x80 and len(ws.pre_tokenize_str("a%sa" % chr(c))) == 1))
     except ImportError:
         cat = lambda c: unicodedata.category(chr(c))
         return (char_ranges(lambda c: cat(c).startswith("M")),
                 char_ranges(lambda c: cat(c) == "Mn"),
                 char_ranges(lambda c: c not in (9, 10, 13) and cat(c) in ("Cc", "Cf")),
                 char_ranges(lambda c: (0x21 <= c <= 0x2F or 0x3A <= c <= 0x40 or 0x5B <= c <= 0x60 or 0x7B <= c <= 0x7E)
-                            or cat(c).startswith("P")))
+                            or cat(c).startswith("P")),
+                char_ranges(lambda c: c >= 0x80 and (chr(c).isalpha() or cat(c) in ("Mn", "Mc", "Me", "Nd", "Pc"))))
 
 
 def main():
     ref = reference()
-    marks, bert_marks, bert_control, punctuation = category_tables()
+    marks, bert_marks, bert_control, punctuation, word = category_tables()
     ccc = []
     for c in range(0x110000):
         if 0xD800 <= c <= 0xDFFF:
@@ -128,6 +132,7 @@ def main():
         lit("bertMarks", bert_marks, 16)
         lit("bertControl", bert_control, 16)
         lit("punctuation", punctuation, 16)
+        lit("word", word, 16)
         lit("noComp", ["%x" % c for c in no_comp], 24)
         f.write("}\n")
     print("wrote %s (%d ccc ranges, %d decompositions, %d non-composing pairs)"

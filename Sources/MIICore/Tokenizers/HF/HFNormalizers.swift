@@ -18,24 +18,25 @@ enum HFChar {
         return CharFlags.of(c) & CharFlags.number != 0
     }
 
+    /// Regex \d (Unicode): general category Nd.
+    static func isDecimalDigit(_ c: UInt32) -> Bool {
+        if c < 0x80 { return c >= 0x30 && c <= 0x39 }
+        return Unicode.Scalar(c)?.properties.generalCategory == .decimalNumber
+    }
+
     /// Rust char::is_alphabetic (the Alphabetic property).
     static func isAlphabetic(_ c: UInt32) -> Bool {
         if c < 0x80 { return (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) }
         return Unicode.Scalar(c)?.properties.isAlphabetic ?? false
     }
 
-    /// Regex \w (Unicode): Alphabetic, marks, decimal digits, connector punctuation, join controls.
+    /// Regex \w (Unicode): Alphabetic, marks, decimal digits, connector punctuation, join controls, as
+    /// the tokenizers library's regex tables have it.
     static func isWord(_ c: UInt32) -> Bool {
         if c < 0x80 {
             return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F
         }
-        guard let s = Unicode.Scalar(c) else { return false }
-        let p = s.properties
-        if p.isAlphabetic || p.isJoinControl { return true }
-        switch p.generalCategory {
-        case .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .connectorPunctuation: return true
-        default: return false
-        }
+        return HFCategoryTables.word.contains(c)
     }
 
     /// Marks (Mn, Mc, Me): what StripAccents removes.
@@ -122,7 +123,7 @@ struct HFTextPattern {
         var min = 1
         var max = 1
         func test(_ c: UInt32) -> Bool {
-            (whitespace && HFChar.isWhitespace(c)) || (digit && HFChar.isNumeric(c)) || chars.contains(c)
+            (whitespace && HFChar.isWhitespace(c)) || (digit && HFChar.isDecimalDigit(c)) || chars.contains(c)
         }
     }
     var atoms: [Atom]

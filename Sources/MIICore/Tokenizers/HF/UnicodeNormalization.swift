@@ -173,4 +173,5 @@ enum HFCategoryTables {
     static let bertMarks = ScalarRanges(UnicodeNormTables.bertMarks)
     static let bertControl = ScalarRanges(UnicodeNormTables.bertControl)
     static let punctuation = ScalarRanges(UnicodeNormTables.punctuation)
+    static let word = ScalarRanges(UnicodeNormTables.word)
 }
