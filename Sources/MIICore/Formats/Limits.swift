@@ -76,3 +76,21 @@ extension Limits {
     public static let maxJinjaRange = 100_000
     public static let maxJinjaListCount = 1 << 22
 }
+
+extension Limits {
+    /// One token text of a tokenizer.json vocabulary (or an added token), in bytes. Bounds the work per
+    /// input character of trie walks (Unigram, WordPiece, added tokens).
+    public static let maxTokenTextBytes = 1024
+    /// Merges of a tokenizer.json BPE model.
+    public static let maxMerges = 1 << 24
+    /// Nesting of tokenizer.json Sequence normalizers/pre-tokenizers/decoders/processors, and the
+    /// number of stages in one Sequence.
+    public static let maxTokenizerStageDepth = 16
+    public static let maxTokenizerStages = 256
+    /// A Replace/Split pattern of tokenizer.json, in bytes, and its atoms (literal characters and sets).
+    public static let maxTokenizerPatternBytes = 4096
+    public static let maxTokenizerPatternAtoms = 64
+    /// Matching work allowed per input character for a Replace/Split pattern: a pattern that would
+    /// backtrack more stops matching instead of hanging.
+    public static let maxPatternStepsPerChar = 256
+}

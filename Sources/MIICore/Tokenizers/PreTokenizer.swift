@@ -698,3 +698,27 @@ enum PreTokenizers {
         }
     }
 }
+
+extension Pattern {
+    /// The non-overlapping matches of this pattern in scalars[range], leftmost first (the matches
+    /// `PreTokenizer.split` isolates; used by the Hugging Face Split pre-tokenizer).
+    func matches(scalars: UnsafeBufferPointer<UInt32>, flags: UnsafeBufferPointer<UInt16>, range: Range<Int>) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        if range.isEmpty { return out }
+        let cache = UnsafeMutableBufferPointer<Int>.allocate(capacity: 2 * classCount + 1)
+        defer { cache.deallocate() }
+        var m = Matcher(scalars: scalars, flags: flags, pattern: self, cache: cache)
+        m.reset(end: range.upperBound)
+        var pos = range.lowerBound
+        while pos < range.upperBound {
+            let e = m.matchAt(pos)
+            if e > pos {
+                out.append(pos..<e)
+                pos = e
+            } else {
+                pos += 1
+            }
+        }
+        return out
+    }
+}

@@ -137,6 +137,20 @@ struct MergeTable {
         }
     }
 
+    /// Inserts or replaces (a later duplicate wins, as in Hugging Face tokenizers' merge map).
+    mutating func insertReplacing(_ a: Int32, _ b: Int32, rank: Int32, result: Int32) {
+        let k = MergeTable.key(a, b)
+        var h = MergeTable.slot(k) & mask
+        while true {
+            if keys[h] == .max { count += 1; keys[h] = k }
+            if keys[h] == k {
+                values[h] = UInt64(UInt32(bitPattern: rank)) << 32 | UInt64(UInt32(bitPattern: result))
+                return
+            }
+            h = (h + 1) & mask
+        }
+    }
+
     /// (rank, merged token) for the pair, or nil.
     @inline(__always)
     func find(_ a: Int32, _ b: Int32) -> (rank: Int32, result: Int32)? {
@@ -201,5 +215,54 @@ struct MinHeap<Element: HeapOrdered> {
             h[i] = last
             return top
         }
+    }
+}
+
+/// A byte trie over token texts: (node, byte) -> child in a `MergeTable`, `terminal[node]` = token id
+/// or -1. Walks cost one hash probe per byte; their length is bounded by the longest token.
+struct ByteTrie {
+    private var children: MergeTable
+    private var terminal: [Int32] = [-1]
+
+    /// `include(id)` selects the tokens to insert; with duplicate texts the later id wins.
+    init(tokens: [[UInt8]], include: (Int) -> Bool = { _ in true }) {
+        var total = 0
+        for t in tokens { total += t.count }
+        children = MergeTable(capacity: total + 1)
+        terminal.reserveCapacity(total + 1)
+        for (id, t) in tokens.enumerated() where !t.isEmpty && include(id) {
+            var node: Int32 = 0
+            for b in t {
+                if let c = children.find(node, Int32(b)) {
+                    node = c.result
+                } else {
+                    terminal.append(-1)
+                    let c = Int32(terminal.count - 1)
+                    children.insert(node, Int32(b), rank: 0, result: c)
+                    node = c
+                }
+            }
+            terminal[Int(node)] = Int32(id)
+        }
+    }
+
+    static let root: Int32 = 0
+
+    /// The child of `node` for byte `b`, or nil.
+    @inline(__always)
+    func child(_ node: Int32, _ b: UInt8) -> Int32? { children.find(node, Int32(b))?.result }
+
+    /// The token ending at `node`, or -1.
+    @inline(__always)
+    func token(_ node: Int32) -> Int32 { terminal[Int(node)] }
+
+    /// The node reached from the root by `bytes`, or nil.
+    func walk(_ bytes: [UInt8]) -> Int32? {
+        var node = ByteTrie.root
+        for b in bytes {
+            guard let c = child(node, b) else { return nil }
+            node = c
+        }
+        return node
     }
 }

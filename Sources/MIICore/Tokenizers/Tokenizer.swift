@@ -4,6 +4,10 @@
 //   "llama"  SentencePiece BPE with token scores, a dummy space prefix, U+2581 for spaces and byte fallback
 //   "gemma4" BPE with merge ranks over UTF-8 characters, U+2581 for spaces and byte fallback
 // Deliberate differences from llama.cpp are marked "Unlike llama.cpp" where they are made.
+//
+// It can also be built from a Hugging Face tokenizer.json (`fromHuggingFace`, Tokenizers/HF/): then
+// encoding, decoding, special tokens and pairs follow the `tokenizers` library (BPE, WordPiece and
+// Unigram models with their normalizers, pre-tokenizers, post-processors and decoders).
 
 /// Token attributes (the same bits as llama.cpp's llama_token_attr).
 enum TokenAttr {
@@ -37,11 +41,22 @@ public final class Tokenizer: @unchecked Sendable {
         case bpe
         /// SentencePiece BPE (GGUF `tokenizer.ggml.model` = "llama").
         case spm
+        /// WordPiece (a Hugging Face tokenizer.json with a "WordPiece" model, e.g. BERT).
+        case wordPiece
+        /// Unigram (a Hugging Face tokenizer.json with a "Unigram" model, e.g. T5, XLM-R).
+        case unigram
     }
 
     public let kind: Kind
     /// "BPE" or "SPM", as llama.cpp prints the vocabulary type.
-    public var kindName: String { kind == .bpe ? "BPE" : "SPM" }
+    public var kindName: String {
+        switch kind {
+        case .bpe: return "BPE"
+        case .spm: return "SPM"
+        case .wordPiece: return "WPM"
+        case .unigram: return "UGM"
+        }
+    }
     /// `tokenizer.ggml.model`.
     public let modelName: String
     /// The pre-tokenizer: `tokenizer.ggml.pre`, "default" when absent (SentencePiece has none), "gemma4"
@@ -73,10 +88,20 @@ public final class Tokenizer: @unchecked Sendable {
     /// The bytes each token stands for, with special tokens rendered as their text.
     let pieceBytes: [UInt8]
     let pieceStarts: [Int]
+    /// The pipeline of a tokenizer loaded from a Hugging Face tokenizer.json (nil for GGUF vocabularies).
+    let hf: HFPipeline?
+    /// tokenizer_config.json's chat_template (the "default" one when it lists several), if any.
+    public let chatTemplate: String?
+    /// tokenizer_config.json's model_max_length, when it is a real limit.
+    public let modelMaxLength: Int?
 
-    private init(kind: Kind, modelName: String, preTokenizer: String, vocab: TokenTextTable, attrs: [UInt16],
-                 ids: SpecialIds, flags: (addBOS: Bool, addEOS: Bool, addSpacePrefix: Bool, cleanSpaces: Bool),
-                 escapeWhitespace: Bool, eog: Set<Int32>, bpe: BPEModel?, spm: SPMModel?) {
+    init(kind: Kind, modelName: String, preTokenizer: String, vocab: TokenTextTable, attrs: [UInt16],
+         ids: SpecialIds, flags: (addBOS: Bool, addEOS: Bool, addSpacePrefix: Bool, cleanSpaces: Bool),
+         escapeWhitespace: Bool, eog: Set<Int32>, bpe: BPEModel?, spm: SPMModel?,
+         hf: HFPipeline? = nil, chatTemplate: String? = nil, modelMaxLength: Int? = nil) {
+        self.hf = hf
+        self.chatTemplate = chatTemplate
+        self.modelMaxLength = modelMaxLength
         self.kind = kind
         self.modelName = modelName
         self.preTokenizer = preTokenizer
@@ -97,12 +122,16 @@ public final class Tokenizer: @unchecked Sendable {
         self.eogIds = eog
         self.bpe = bpe
         self.spm = spm
-        self.splitter = SpecialTokenSplitter(vocab: vocab, attrs: attrs)
+        self.splitter = hf != nil ? SpecialTokenSplitter(vocab: vocab, attrs: []) : SpecialTokenSplitter(vocab: vocab, attrs: attrs)
         var bytes: [UInt8] = []
         var starts: [Int] = [0]
         starts.reserveCapacity(vocab.count + 1)
         for id in 0..<vocab.count {
-            Tokenizer.renderPiece(id: id, byteLevel: !escapeWhitespace, vocab: vocab, attr: attrs[id], into: &bytes)
+            if let hf {
+                hf.renderPiece(id: id, vocab: vocab, attr: attrs[id], into: &bytes)
+            } else {
+                Tokenizer.renderPiece(id: id, byteLevel: !escapeWhitespace, vocab: vocab, attr: attrs[id], into: &bytes)
+            }
             starts.append(bytes.count)
         }
         self.pieceBytes = bytes
@@ -203,6 +232,8 @@ public final class Tokenizer: @unchecked Sendable {
             addBOS = f.addBOS
             cleanSpaces = f.cleanSpaces
             if f.clearBOS { ids.bos = nil }
+        case .wordPiece, .unigram:
+            break  // not produced from GGUF metadata
         }
         if let v = try g.bool("tokenizer.ggml.add_space_prefix") { addSpacePrefix = v }
         // Defaults outside the vocabulary are dropped (llama.cpp does the same).
@@ -290,6 +321,8 @@ public final class Tokenizer: @unchecked Sendable {
             let mergeable = attrs.map { $0 & (TokenAttr.control | TokenAttr.unknown | TokenAttr.byte) == 0 }
             spm = SPMModel(scores: scores, mergeable: mergeable, byteTokens: byteTokens, unkId: ids.unk,
                            joinsSpace: SPMModel.charsBeforeSpace(vocab: vocab, mergeable: mergeable))
+        case .wordPiece, .unigram:
+            break
         }
         return Tokenizer(kind: kind, modelName: model, preTokenizer: preName, vocab: vocab, attrs: attrs, ids: ids,
                          flags: (addBOS, addEOS, addSpacePrefix, cleanSpaces),
@@ -503,6 +536,9 @@ public final class Tokenizer: @unchecked Sendable {
     /// Tokenizes UTF-8 bytes (invalid sequences are treated as U+FFFD by the pre-tokenizer; their bytes
     /// are kept).
     public func encode(bytes: UnsafeBufferPointer<UInt8>, addSpecial: Bool, parseSpecial: Bool) -> [Int32] {
+        if let hf {
+            return hf.encode(bytes, pair: nil, addSpecial: addSpecial, parseSpecial: parseSpecial, vocab: vocab).ids
+        }
         var out: [Int32] = []
         out.reserveCapacity(bytes.count / 3 + 4)
         if addSpecial && addBOS, let b = bosId { out.append(b) }
@@ -547,6 +583,8 @@ public final class Tokenizer: @unchecked Sendable {
                     prevSpecial = false
                 }
             }
+        case .wordPiece, .unigram:
+            break  // tokenizer.json vocabularies go through `hf` above
         }
         if addSpecial && addEOS, let e = eosId { out.append(e) }
         return out
@@ -555,6 +593,7 @@ public final class Tokenizer: @unchecked Sendable {
     /// The pieces the pre-tokenizer splits `text` into (byte-level BPE; a SentencePiece vocabulary has
     /// no pre-tokenizer and returns the text whole). Special tokens are not split out. For diagnostics.
     public func preTokenize(_ text: String) -> [String] {
+        if let hf { return hf.preTokenizeForDiagnostics(text) }
         guard let bpe else { return text.isEmpty ? [] : [text] }
         return Tokenizer.split(text, with: bpe.pre)
     }
@@ -593,6 +632,11 @@ public final class Tokenizer: @unchecked Sendable {
 
     /// `decode` without the UTF-8 conversion.
     public func decodeBytes(_ ids: [Int32], skipSpecial: Bool, cleanUpSpaces: Bool = false) -> [UInt8] {
+        if let hf {
+            var out = hf.decode(ids, skipSpecial: skipSpecial, vocab: vocab, attrs: attrs)
+            if cleanUpSpaces { HFPipeline.cleanUpTokenization(&out) }
+            return out
+        }
         var out: [UInt8] = []
         var removeSpace = addSpacePrefix
         for id in ids {

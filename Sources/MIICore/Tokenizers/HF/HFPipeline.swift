@@ -1,0 +1,146 @@
+// The encode/decode pipeline of a tokenizer loaded from a Hugging Face tokenizer.json, in the order of
+// tokenizers' Tokenizer::encode: added tokens split out of the raw text, normalizer, added tokens
+// split out of the normalized text, pre-tokenizer, model, post-processor.
+
+enum HFModel {
+    case bpe(HFBPEModel)
+    case wordPiece(WordPieceModel)
+    case unigram(UnigramModel)
+}
+
+struct HFPipeline: @unchecked Sendable {
+    let normalizer: HFNormalizer?
+    let preTokenizer: HFPreTokenizer?
+    let model: HFModel
+    let postProcessor: HFPostProcessor?
+    let decoder: HFDecoder?
+    /// Added tokens matched in the raw text (normalized = false) and in the normalized text.
+    let rawAdded: HFAddedMatcher
+    let normalizedAdded: HFAddedMatcher
+    /// Ids that belong to the model's vocabulary (added-only tokens are not looked up by the model).
+    let inModel: [Bool]
+    /// Ids of added tokens marked special (left out by decode with skipSpecial).
+    let specialAdded: Set<Int32>
+    let addedIds: Set<Int32>
+
+    // MARK: - encoding
+
+    func encode(_ bytes: UnsafeBufferPointer<UInt8>, pair: UnsafeBufferPointer<UInt8>?, addSpecial: Bool,
+                parseSpecial: Bool, vocab: TokenTextTable) -> HFEncoding {
+        let a = encodeSequence(bytes, parseSpecial: parseSpecial, vocab: vocab)
+        let b = pair.map { encodeSequence($0, parseSpecial: parseSpecial, vocab: vocab) }
+        return HFPostProcessor.run(postProcessor, a: a, b: b, addSpecial: addSpecial)
+    }
+
+    /// One sequence without post-processing.
+    func encodeSequence(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool, vocab: TokenTextTable) -> [Int32] {
+        var scalars: [UInt32] = [], offsets: [Int] = []
+        UTF8Util.decode(bytes, scalars: &scalars, offsets: &offsets)
+        var out: [Int32] = []
+        out.reserveCapacity(bytes.count / 3 + 4)
+        var bpeScratch = HFBPEModel.Scratch()
+        for (r, tok) in rawAdded.split(scalars, parseSpecial: parseSpecial) {
+            if let tok { out.append(tok); continue }
+            var text = Array(scalars[r])
+            if let normalizer { text = normalizer.apply(text) }
+            for (r2, tok2) in normalizedAdded.split(text, parseSpecial: parseSpecial) {
+                if let tok2 { out.append(tok2); continue }
+                var pieces = [HFPiece(s: Array(text[r2]), first: r.lowerBound == 0 && r2.lowerBound == 0)]
+                if let preTokenizer { pieces = preTokenizer.run(pieces) }
+                for p in pieces where !p.s.isEmpty {
+                    runModel(HFChar.utf8(p.s), vocab: vocab, into: &out, bpeScratch: &bpeScratch)
+                }
+            }
+        }
+        return out
+    }
+
+    private func runModel(_ w: [UInt8], vocab: TokenTextTable, into out: inout [Int32], bpeScratch: inout HFBPEModel.Scratch) {
+        let inModel = self.inModel
+        let lookup: (UnsafeBufferPointer<UInt8>) -> Int32 = { b in
+            let id = vocab.find(b)
+            return id >= 0 && inModel[Int(id)] ? id : -1
+        }
+        switch model {
+        case .bpe(let m): m.tokenize(w, lookup: lookup, into: &out, scratch: &bpeScratch)
+        case .wordPiece(let m): m.tokenize(w, into: &out)
+        case .unigram(let m): m.tokenize(w, lookup: lookup, into: &out)
+        }
+    }
+
+    func preTokenizeForDiagnostics(_ text: String) -> [String] {
+        var t = HFChar.scalars(text)
+        if let normalizer { t = normalizer.apply(t) }
+        var pieces = t.isEmpty ? [] : [HFPiece(s: t, first: true)]
+        if let preTokenizer { pieces = preTokenizer.run(pieces) }
+        return pieces.map { String(decoding: HFChar.utf8($0.s), as: UTF8.self) }
+    }
+
+    // MARK: - decoding
+
+    func decode(_ ids: [Int32], skipSpecial: Bool, vocab: TokenTextTable, attrs: [UInt16]) -> [UInt8] {
+        var tokens: [[UInt8]] = []
+        tokens.reserveCapacity(ids.count)
+        for id in ids where id >= 0 && Int(id) < vocab.count {
+            if skipSpecial && specialAdded.contains(id) { continue }
+            tokens.append(Array(vocab.text(Int(id))))
+        }
+        guard let decoder else {
+            var out: [UInt8] = []
+            for (i, t) in tokens.enumerated() {
+                if i > 0 { out.append(0x20) }
+                out.append(contentsOf: t)
+            }
+            return out
+        }
+        return decoder.decodeChain(tokens).flatMap { $0 }
+    }
+
+    /// The bytes of one token in a stream: added tokens as their text, others through the decoder.
+    func renderPiece(id: Int, vocab: TokenTextTable, attr: UInt16, into out: inout [UInt8]) {
+        let text = Array(vocab.text(id))
+        if addedIds.contains(Int32(id)) || decoder == nil {
+            out.append(contentsOf: text)
+        } else if let decoder {
+            out.append(contentsOf: decoder.renderPiece(text))
+        }
+    }
+
+    /// transformers' clean_up_tokenization.
+    static func cleanUpTokenization(_ t: inout [UInt8]) {
+        for (a, b) in [(" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
+                       (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")] {
+            t = HFDecoder.replaceBytes(t, Array(a.utf8), with: Array(b.utf8))
+        }
+    }
+}
+
+extension Tokenizer {
+    /// Encodes a pair of texts (e.g. question and context for extractive QA) with the post-processor's
+    /// pair template. Returns the ids and the token type ids.
+    public func encodePair(_ a: String, _ b: String, addSpecial: Bool, parseSpecial: Bool = true) -> (ids: [Int32], typeIds: [Int32]) {
+        var a = a, b = b
+        if let hf {
+            let e = a.withUTF8 { pa in
+                b.withUTF8 { pb in hf.encode(pa, pair: pb, addSpecial: addSpecial, parseSpecial: parseSpecial, vocab: vocab) }
+            }
+            return (e.ids, e.types)
+        }
+        // GGUF vocabularies: the two sequences one after the other (BOS/EOS as for single texts).
+        let ia = a.withUTF8 { encode(bytes: $0, addSpecial: addSpecial, parseSpecial: parseSpecial) }
+        let ib = b.withUTF8 { encode(bytes: $0, addSpecial: false, parseSpecial: parseSpecial) }
+        return (ia + ib, [Int32](repeating: 0, count: ia.count) + [Int32](repeating: 1, count: ib.count))
+    }
+
+    /// Encodes one text and returns its token type ids too (all 0 except where the post-processor's
+    /// single template says otherwise).
+    public func encodeWithTypes(_ text: String, addSpecial: Bool, parseSpecial: Bool = true) -> (ids: [Int32], typeIds: [Int32]) {
+        var text = text
+        if let hf {
+            let e = text.withUTF8 { hf.encode($0, pair: nil, addSpecial: addSpecial, parseSpecial: parseSpecial, vocab: vocab) }
+            return (e.ids, e.types)
+        }
+        let ids = text.withUTF8 { encode(bytes: $0, addSpecial: addSpecial, parseSpecial: parseSpecial) }
+        return (ids, [Int32](repeating: 0, count: ids.count))
+    }
+}
