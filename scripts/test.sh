@@ -18,6 +18,7 @@ bash scripts/fixtures/fetch_vocab_vectors.sh "$ROOT/.cache/vocab" >&2
 # to commit: SmolLM2 as a Hugging Face folder saved by transformers.
 bash scripts/setup_reference_env.sh >&2
 ${PYTHON:-python3} scripts/fixtures/make_smollm2_hf_folder.py >&2
+${PYTHON:-python3} scripts/fixtures/make_hf_tokenizer_cache.py >&2
 
 echo "== swift test" >&2
 mkdir -p .build

@@ -67,4 +67,28 @@ final class SmolLM2FolderTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(t0, 0.55)
         XCTAssertLessThanOrEqual(m0, 1.0)
     }
+
+    /// The whole model from the folder: tokenizer.json gives transformers' ids for the reference
+    /// texts, greedy generation starts " Paris", and the chat template renders like the GGUF's.
+    func testModelFromFolderEndToEnd() throws {
+        let model = try Model(path: try Fixtures.smolLM2Folder())
+        let tok = try model.requireTokenizer()
+        for t in try SmolLM2ReferenceTests.texts() {
+            XCTAssertEqual(try tok.encode(t.text, addSpecial: false, parseSpecial: true), t.ids, t.name)
+            XCTAssertEqual(tok.decode(t.ids, skipSpecial: false), t.text, t.name)
+        }
+        let session = try Session(model: model)
+        var p = GenerationParams()
+        p.maxNewTokens = 8
+        let r = try session.generate(prompt: try tok.encode("The capital of France is", addSpecial: true, parseSpecial: false),
+                                     params: p)
+        XCTAssertTrue(r.text.hasPrefix(" Paris"), r.text)
+        let gguf = try Model(path: try Fixtures.smolLM2())
+        let msgs = [ChatMessage(role: "user", content: "Hi there")]
+        XCTAssertNotNil(model.chatTemplate)
+        XCTAssertEqual(try model.chatTemplate?.apply(msgs, addGenerationPrompt: true),
+                       try gguf.chatTemplate?.apply(msgs, addGenerationPrompt: true))
+        XCTAssertEqual(model.metadataText("general.architecture"), "llama")
+        XCTAssertEqual(model.metadataText("num_hidden_layers"), "30")
+    }
 }

@@ -56,7 +56,9 @@ public final class Model: @unchecked Sendable {
             network = try ArchitectureRegistry.loadHF(f)
             var tok: Tokenizer? = nil
             if let tj = f.tokenizerJSON {
-                let t = try Tokenizer.fromHuggingFace(tokenizerJSON: tj, tokenizerConfigJSON: f.tokenizerConfigJSON)
+                let jinja = try HFFolder.optionalFile(f.path + "/chat_template.jinja", limit: Limits.maxConfigBytes)
+                let t = try Tokenizer.fromHuggingFace(tokenizerJSON: tj, tokenizerConfigJSON: f.tokenizerConfigJSON,
+                                                      chatTemplateFile: jinja)
                 // The embedding may be padded beyond the tokenizer (e.g. to a multiple of 64): ids past
                 // the tokenizer are never produced by it. Fewer embedding rows than tokens is an error.
                 if t.vocabSize > network.vocabSize {
@@ -67,14 +69,8 @@ public final class Model: @unchecked Sendable {
                 Log.write(.warn, "\(f.path) has no tokenizer.json: the model works on token ids only")
             }
             tokenizer = tok
-            var template: String? = nil
-            if tok != nil, let tc = f.tokenizerConfigJSON {
-                let cfg = try HFConfig(bytes: tc, context: "tokenizer_config.json")
-                template = try Model.chatTemplateSource(cfg)
-            }
-            if tok != nil, template == nil, let jinja = try HFFolder.optionalFile(f.path + "/chat_template.jinja", limit: Limits.maxConfigBytes) {
-                template = String(decoding: jinja, as: UTF8.self)
-            }
+            // tokenizer_config.json's chat_template, or transformers 5's separate chat_template.jinja
+            let template = tok?.chatTemplate
             chatTemplate = template.map { ChatTemplate(source: $0, tokenizer: tok) }
             generationDefaults = f.generationConfig
             var extra = Set<Int32>()
@@ -102,20 +98,6 @@ public final class Model: @unchecked Sendable {
             g.file.adviseWillNeed()
             Log.write(.info, "loaded \(path): \(network.architecture), \(g.tensors.count) tensors, vocab \(network.vocabSize), kernels \(Hardware.kernelSet)")
         }
-    }
-
-    /// tokenizer_config.json's `chat_template`: a string, or a list of {name, template} (the one
-    /// named "default" is used).
-    static func chatTemplateSource(_ cfg: HFConfig) throws -> String? {
-        guard let v = cfg["chat_template"] else { return nil }
-        if let s = v.string { return s }
-        if let list = v.array {
-            for item in list {
-                if item["name"]?.string == "default", let t = item["template"]?.string { return t }
-            }
-            return nil
-        }
-        throw MIIError.format("tokenizer_config.json: 'chat_template' is \(v), expected a string or a list")
     }
 
     /// The thread count sessions use when not told otherwise: one per core, as the machine reports.
