@@ -111,6 +111,7 @@ enum BERT {
         let qa = try qaHead(t, d: d)
         return try TransformerEncoder(config: cfg, tensors: tensors(t, prefix: prefix),
                                       labels: HFEncoderLoading.labels(c, rows: labelRows),
+                                      problemType: try c.string("problem_type"),
                                       mlm: mlm, sequenceHead: seqHead, tokenHead: tokHead, qaHead: qa)
     }
 

@@ -51,6 +51,7 @@ enum DistilBERT {
         let qa = try BERT.qaHead(t, d: d)
         return try TransformerEncoder(config: cfg, tensors: tensors(t, prefix: p),
                                       labels: HFEncoderLoading.labels(c, rows: labelRows),
+                                      problemType: try c.string("problem_type"),
                                       mlm: mlm, sequenceHead: seqHead, tokenHead: tokHead, qaHead: qa)
     }
 

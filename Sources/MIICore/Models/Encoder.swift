@@ -16,9 +16,16 @@ public enum EncoderHead: String, Sendable, CaseIterable, Comparable {
     /// Start and end logits for every token (extractive question answering).
     case questionAnswering = "question-answering"
 
-    public static func < (a: EncoderHead, b: EncoderHead) -> Bool {
-        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    var rank: Int {
+        switch self {
+        case .maskedLM: return 0
+        case .sequenceClassification: return 1
+        case .tokenClassification: return 2
+        case .questionAnswering: return 3
+        }
     }
+
+    public static func < (a: EncoderHead, b: EncoderHead) -> Bool { a.rank < b.rank }
 }
 
 /// One sequence for an encoder: token ids and, for models with token types (BERT pairs), one type
@@ -48,6 +55,8 @@ public protocol EncoderNetwork: AnyObject, Sendable {
     var labels: [String] { get }
     /// The heads present in the checkpoint.
     var heads: Set<EncoderHead> { get }
+    /// How sequence classification logits become scores (config.json `problem_type`, label count).
+    var classificationScores: ScoreFunction { get }
     /// Short description of shapes for `mii info`.
     var shapeSummary: [(String, String)] { get }
     var weightMatrices: [WeightMatrix] { get }
@@ -281,6 +290,8 @@ struct SequenceClassificationHead {
 public final class TransformerEncoder: @unchecked Sendable {
     public let config: EncoderConfig
     public let labels: [String]
+    /// config.json `problem_type` (regression, single_label_classification, multi_label_classification).
+    public let problemType: String?
     let tokenEmbedding: WeightMatrix      // [n_vocab, d]
     let positionEmbedding: WeightMatrix   // [position_table, d]
     let typeEmbedding: WeightMatrix?      // [type_vocab, d]
@@ -296,12 +307,13 @@ public final class TransformerEncoder: @unchecked Sendable {
     /// Tokens of sequences packed into one set of matrix products.
     static let packTokens = 2048
 
-    init(config c: EncoderConfig, tensors t: TensorSource, labels: [String], mlm: MaskedLMHead?,
+    init(config c: EncoderConfig, tensors t: TensorSource, labels: [String], problemType: String?, mlm: MaskedLMHead?,
          sequenceHead: SequenceClassificationHead?, tokenHead: DenseLayer?, qaHead: DenseLayer?) throws {
         try c.validate()
         config = c
         storage = t
         self.labels = labels
+        self.problemType = problemType
         self.mlm = mlm
         self.sequenceHead = sequenceHead
         self.tokenHead = tokenHead
@@ -614,6 +626,9 @@ extension TransformerEncoder: EncoderNetwork {
     public var maxPositions: Int { config.maxPositions }
     public var typeVocabSize: Int { config.typeVocab }
     public var weightMatrices: [WeightMatrix] { matrices }
+    public var classificationScores: ScoreFunction {
+        ScoreFunction.forClassification(problemType: problemType, labels: labels.count)
+    }
     public var heads: Set<EncoderHead> {
         var s = Set<EncoderHead>()
         if mlm != nil { s.insert(.maskedLM) }
