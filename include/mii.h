@@ -94,14 +94,27 @@ typedef enum mii_precision {
     MII_PRECISION_FAST = 1      /* 8-bit activations against quantized weights */
 } mii_precision;
 
+/* Float weights (F32/F16/BF16 matrices of a Hugging Face folder) quantized when the model loads. */
+typedef enum mii_quantize {
+    MII_QUANTIZE_AUTO = 0,  /* none in precise mode, Q8_0 in fast mode (default) */
+    MII_QUANTIZE_NONE = 1,
+    MII_QUANTIZE_Q8_0 = 2,  /* 8-bit blocks of 32 with an fp16 scale (as DeepSpeed-Inference's int8) */
+    MII_QUANTIZE_Q4_0 = 3,  /* 4-bit blocks of 32, symmetric */
+    MII_QUANTIZE_Q4_1 = 4   /* 4-bit blocks of 32 with a minimum */
+} mii_quantize;
+
 typedef struct mii_model_params {
     size_t size;          /* sizeof(mii_model_params); set by mii_model_default_params() */
     int32_t n_threads;    /* default threads for sessions; 0 = one per online CPU */
     int32_t precision;    /* mii_precision; default MII_PRECISION_PRECISE */
+    /* Added in 0.2 (callers passing the older, shorter size get the default): */
+    int32_t quantize;     /* mii_quantize; default MII_QUANTIZE_AUTO */
 } mii_model_params;
 
 MII_API void mii_model_default_params(mii_model_params *params);
-/* Loads a GGUF file. params may be NULL (defaults). On success *out_model owns one reference. */
+/* Loads a GGUF file or a Hugging Face model folder (config.json, model.safetensors or a sharded
+ * model.safetensors.index.json, tokenizer.json; a folder without tokenizer.json loads for token-id
+ * calls only, and the text calls return MII_ERR_UNSUPPORTED). params may be NULL (defaults). On success *out_model owns one reference. */
 MII_API mii_status mii_model_load(const char *path, const mii_model_params *params, mii_model **out_model);
 /* Releases the caller's reference. NULL is a no-op returning MII_OK. */
 MII_API mii_status mii_model_free(mii_model *model);
@@ -145,8 +158,12 @@ typedef struct mii_chat_message {
     const char *role;     /* "system", "user", "assistant" */
     const char *content;
 } mii_chat_message;
-/* Renders messages with the model's chat template (two-call idiom). MII_ERR_UNSUPPORTED if the model
- * has no template of a known family. Thread-safe. */
+/* Renders messages with the model's chat template (two-call idiom): the template's Jinja source is
+ * interpreted as Hugging Face transformers renders it (apply_chat_template with tokenize=False).
+ * MII_ERR_UNSUPPORTED if the model has no template or the template uses a Jinja feature libmii does
+ * not implement; MII_ERR_INVALID_FORMAT if the template is malformed, fails while rendering, or exceeds
+ * the rendering limits; MII_ERR_INVALID_ARGUMENT if the template rejects the conversation
+ * (raise_exception, e.g. roles that do not alternate), with its message. Thread-safe. */
 MII_API mii_status mii_apply_chat_template(const mii_model *model, const mii_chat_message *messages, size_t n_messages,
                                            int32_t add_generation_prompt, char *buf, size_t capacity, size_t *needed);
 

@@ -236,7 +236,7 @@ public func export_set_log_callback(_ cb: mii_log_fn?, _ level: mii_log_level, _
 public func export_model_default_params(_ p: UnsafeMutablePointer<mii_model_params>?) {
     guard let p else { return }
     p.pointee = mii_model_params(size: MemoryLayout<mii_model_params>.size, n_threads: 0,
-                                 precision: MII_PRECISION_PRECISE.rawValue)
+                                 precision: MII_PRECISION_PRECISE.rawValue, quantize: Int32(MII_QUANTIZE_AUTO.rawValue))
 }
 
 @c(mii_model_load)
@@ -252,6 +252,14 @@ public func export_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePoi
         guard p.n_threads >= 0 && p.n_threads <= 1024 else { throw argument("n_threads \(p.n_threads) is out of range (0...1024)") }
         o.threads = Int(p.n_threads)
         o.mode = try precision(p.precision, allowDefault: false) ?? .precise
+        switch p.quantize {
+        case Int32(MII_QUANTIZE_AUTO.rawValue): o.quantize = .auto
+        case Int32(MII_QUANTIZE_NONE.rawValue): o.quantize = .none
+        case Int32(MII_QUANTIZE_Q8_0.rawValue): o.quantize = .q8_0
+        case Int32(MII_QUANTIZE_Q4_0.rawValue): o.quantize = .q4_0
+        case Int32(MII_QUANTIZE_Q4_1.rawValue): o.quantize = .q4_1
+        default: throw argument("quantize \(p.quantize) is not a mii_quantize value")
+        }
         let model = try Model(path: try cString(path, "path"), options: o)
         out.pointee = Handles.register(ModelBox(model))
         return MII_OK
@@ -296,10 +304,10 @@ public func export_model_embedding_length(_ m: OpaquePointer?) -> Int32 { modelI
 public func export_model_layer_count(_ m: OpaquePointer?) -> Int32 { modelInt(m) { $0.layerCount } }
 
 @c(mii_model_token_bos)
-public func export_model_token_bos(_ m: OpaquePointer?) -> Int32 { modelInt(m) { Int($0.tokenizer.bosId ?? -1) } }
+public func export_model_token_bos(_ m: OpaquePointer?) -> Int32 { modelInt(m) { Int($0.bosId ?? -1) } }
 
 @c(mii_model_token_eos)
-public func export_model_token_eos(_ m: OpaquePointer?) -> Int32 { modelInt(m) { Int($0.tokenizer.eosId ?? -1) } }
+public func export_model_token_eos(_ m: OpaquePointer?) -> Int32 { modelInt(m) { Int($0.eosId ?? -1) } }
 
 @c(mii_model_token_is_eog)
 public func export_model_token_is_eog(_ m: OpaquePointer?, _ t: Int32) -> Int32 {
@@ -343,7 +351,7 @@ public func export_tokenize(_ m: OpaquePointer?, _ text: UnsafePointer<CChar>?, 
         if flags & ~UInt32(3) != 0 { throw argument("unknown tokenize flags \(flags)") }
         let bytes = UnsafeBufferPointer(start: text.map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) }, count: len)
         guard let s = String(validating: bytes, as: UTF8.self) else { throw argument("text is not valid UTF-8") }
-        let ids = try box.model.tokenizer.encode(s, addSpecial: flags & 1 != 0, parseSpecial: flags & 2 != 0)
+        let ids = try box.model.requireTokenizer().encode(s, addSpecial: flags & 1 != 0, parseSpecial: flags & 2 != 0)
         if capacity < 0 { throw argument("capacity is negative") }
         if tokens == nil && capacity > 0 { throw argument("tokens is NULL but capacity is \(capacity)") }
         nTokens.pointee = ids.count
@@ -376,7 +384,7 @@ public func export_detokenize(_ m: OpaquePointer?, _ tokens: UnsafePointer<Int32
             throw ExportError(MII_ERR_INVALID_TOKEN, "token id \(bad) is outside the vocabulary (0..<\(v))")
         }
         if flags & ~UInt32(1) != 0 { throw argument("unknown detokenize flags \(flags)") }
-        return try writeText(box.model.tokenizer.decode(ids, skipSpecial: flags & 1 != 0), buf, capacity, needed)
+        return try writeText(box.model.requireTokenizer().decode(ids, skipSpecial: flags & 1 != 0), buf, capacity, needed)
     }
 }
 
@@ -616,7 +624,7 @@ public func export_generate(_ s: OpaquePointer?, _ prompt: UnsafePointer<CChar>?
         try withSession(s) { box in
             let p = try defaultGenerateParams(params)
             let text = try cString(prompt, "prompt")
-            let ids = try box.session.model.tokenizer.encode(text, addSpecial: p.add_special != 0,
+            let ids = try box.session.model.requireTokenizer().encode(text, addSpecial: p.add_special != 0,
                                                              parseSpecial: p.parse_special != 0)
             return try runGeneration(box, prompt: ids, p, result)
         }

@@ -37,7 +37,7 @@ enum Bench {
     nonisolated(unsafe) static var promptText = text
 
     static func promptTokens(_ model: Model, _ n: Int) throws -> [Int32] {
-        let base = try model.tokenizer.encode(promptText, addSpecial: false, parseSpecial: false)
+        let base = try model.requireTokenizer().encode(promptText, addSpecial: false, parseSpecial: false)
         if base.isEmpty { throw MIIError.format("the tokenizer produced no tokens for the benchmark text") }
         var out: [Int32] = []
         while out.count < n { out += base }

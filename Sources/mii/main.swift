@@ -189,7 +189,7 @@ func cmdGenerate(_ argv: [String]) throws -> Int32 {
         msgs.append(ChatMessage(role: "user", content: text))
         text = try t.apply(msgs)
     }
-    let ids = try model.tokenizer.encode(text, addSpecial: true, parseSpecial: a.flags.contains("chat"))
+    let ids = try model.requireTokenizer().encode(text, addSpecial: true, parseSpecial: a.flags.contains("chat"))
     let r = try session.generate(prompt: ids, params: params) { piece in
         writeOut(piece)
         return true
@@ -219,7 +219,7 @@ func cmdChat(_ argv: [String]) throws -> Int32 {
         if line == "/exit" || line == "/quit" { break }
         messages.append(ChatMessage(role: "user", content: line))
         let prompt = try template.apply(messages)
-        let ids = try model.tokenizer.encode(prompt, addSpecial: true, parseSpecial: true)
+        let ids = try model.requireTokenizer().encode(prompt, addSpecial: true, parseSpecial: true)
         if ids.count >= session.contextLength {
             eprint("mii: the conversation no longer fits the context; starting over")
             messages = Array(messages.suffix(1))
@@ -254,11 +254,14 @@ func cmdInfo(_ argv: [String]) throws -> Int32 {
     if let n = model.metadataText("general.name") { out += "name: \(n)\n" }
     for (k, v) in model.network.shapeSummary { out += "  \(k): \(v)\n" }
     out += "tensor types: " + model.tensorTypeCounts.map { "\($0.0) x\($0.1)" }.joined(separator: ", ") + "\n"
-    let tok = model.tokenizer
-    out += "tokenizer: \(tok.kindName), pre-tokenizer \(tok.preTokenizer), \(tok.vocabSize) tokens"
-    if let b = tok.bosId { out += ", bos \(b) \(tok.tokenText(b).debugDescription)" }
-    if let e = tok.eosId { out += ", eos \(e) \(tok.tokenText(e).debugDescription)" }
-    out += ", add_bos \(tok.addBOS)\n"
+    if let tok = model.tokenizer {
+        out += "tokenizer: \(tok.kindName), pre-tokenizer \(tok.preTokenizer), \(tok.vocabSize) tokens"
+        if let b = tok.bosId { out += ", bos \(b) \(tok.tokenText(b).debugDescription)" }
+        if let e = tok.eosId { out += ", eos \(e) \(tok.tokenText(e).debugDescription)" }
+        out += ", add_bos \(tok.addBOS)\n"
+    } else {
+        out += "tokenizer: none (token ids only)\n"
+    }
     if let t = model.chatTemplate { out += "chat template: \(t.family.rawValue)\n" }
     out += "kernels: \(Hardware.kernelSet)\n"
     out += "threads: \(model.defaultThreads) (\(model.options.threads > 0 ? "--threads" : "one per online CPU"))\n"

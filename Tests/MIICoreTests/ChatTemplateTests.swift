@@ -17,15 +17,28 @@ final class ChatTemplateTests: XCTestCase {
             let gen = c["add_generation_prompt"] as! Bool
             let text = try template.apply(msgs, addGenerationPrompt: gen)
             XCTAssertEqual(text, c["text"] as? String)
-            let ids = try model.tokenizer.encode(text, addSpecial: false, parseSpecial: true)
+            let ids = try model.tokenizer!.encode(text, addSpecial: false, parseSpecial: true)
             XCTAssertEqual(ids, (c["ids"] as! [Int]).map(Int32.init))
         }
     }
 
-    func testUnknownTemplateIsAnError() throws {
-        let t = ChatTemplate(source: "{{ messages }}", tokenizer: nil)
+    func testUnsupportedTemplateIsAnError() throws {
+        let t = ChatTemplate(source: "{% include 'other.jinja' %}", tokenizer: nil)
         XCTAssertThrowsError(try t.apply([ChatMessage(role: "user", content: "hi")])) { e in
             XCTAssertEqual((e as? MIIError)?.code, .unsupported)
         }
+    }
+
+    func testMalformedTemplateIsAFormatError() throws {
+        let t = ChatTemplate(source: "{% for m in messages %}{{ m.content }}", tokenizer: nil)
+        XCTAssertThrowsError(try t.apply([ChatMessage(role: "user", content: "hi")])) { e in
+            XCTAssertEqual((e as? MIIError)?.code, .invalidFormat)
+        }
+    }
+
+    func testAnyTemplateRenders() throws {
+        let t = ChatTemplate(source: "{% for m in messages %}[{{ m.role|upper }}] {{ m.content }}\n{% endfor %}", tokenizer: nil)
+        XCTAssertEqual(try t.apply([ChatMessage(role: "user", content: "hi"), ChatMessage(role: "assistant", content: "yo")]),
+                       "[USER] hi\n[ASSISTANT] yo\n")
     }
 }

@@ -49,7 +49,7 @@ final class GenerationTests: XCTestCase {
         var pieces: [String] = []
         let r = try s.generate(prompt: prompt, params: params(30)) { pieces.append($0); return true }
         XCTAssertEqual(pieces.joined(), r.text)
-        XCTAssertEqual(r.text, Self.model.tokenizer.decode(r.tokens, skipSpecial: false))
+        XCTAssertEqual(r.text, Self.model.tokenizer!.decode(r.tokens, skipSpecial: false))
     }
 
     func testStopStringCutsTextAndIsNotReturned() throws {

@@ -121,6 +121,28 @@ final class HFTinyParityTests: XCTestCase {
         }
     }
 
+    /// A folder without tokenizer.json loads as a token-id model: sessions generate from ids (greedy
+    /// equals transformers), generation_config's eos ends generation, text calls fail clearly.
+    func testTokenIdOnlyModelThroughSessions() throws {
+        let ref = try Self.reference("qwen2")
+        let model = try Model(path: Fixtures.path("hf_tiny/qwen2"))
+        XCTAssertNil(model.tokenizer)
+        XCTAssertEqual(model.metadataText("general.architecture"), "qwen2")
+        XCTAssertEqual(model.metadataText("hidden_size"), "32")
+        let session = try Session(model: model)
+        var p = GenerationParams()
+        p.maxNewTokens = ref.continuation.count
+        p.ignoreEOS = true
+        let r = try session.generate(prompt: ref.prompt, params: p)
+        XCTAssertEqual(r.tokens, ref.continuation)
+        XCTAssertEqual(r.text, "")
+        XCTAssertThrowsError(try model.requireTokenizer().encode("x", addSpecial: false, parseSpecial: false)) { e in
+            XCTAssertEqual((e as? MIIError)?.code, .unsupported)
+        }
+        p.stop = ["x"]
+        XCTAssertThrowsError(try session.generate(prompt: ref.prompt, params: p))
+    }
+
     func testUnsupportedModelTypeAndMissingFiles() throws {
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("mii-hf-bad-\(getpid())")
         try? FileManager.default.removeItem(at: tmp)

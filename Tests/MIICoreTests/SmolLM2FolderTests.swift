@@ -6,25 +6,65 @@ import XCTest
 /// against the same transformers float32 reference as the GGUF (Tests/Fixtures/smollm2/reference.json:
 /// the folder holds exactly the weights transformers computed that reference with).
 final class SmolLM2FolderTests: XCTestCase {
-    func testPreciseLogProbsMatchTransformers() throws {
+    static func compare(quantize: GGMLType?, mode: PrecisionMode) throws -> (Double, Double, Double) {
         let folder = try HFFolder(path: try Fixtures.smolLM2Folder())
         XCTAssertEqual(folder.modelType, "llama")
+        if let q = quantize { folder.quantizeWeights(to: q) }
         let net = try ArchitectureRegistry.loadHF(folder)
+        if let q = quantize {
+            // 4-bit targets keep the embedding / output head (vocab rows) at Q8_0.
+            let want: Set<GGMLType> = q == .q8_0 ? [q] : [q, .q8_0]
+            XCTAssertEqual(Set(net.weightMatrices.map { $0.type }), want, "every matrix quantized")
+        }
         let pool = try ThreadPool(threads: 2)
         let v = net.vocabSize
-        let (top1, meanAbs, maxAbs) = try SmolLM2ReferenceTests.compare(vocab: v) { ids in
+        return try SmolLM2ReferenceTests.compare(vocab: v) { ids in
             let state = try net.makeState(maxContext: 512, batch: 64, threads: 2)
             var out = [Float](repeating: 0, count: ids.count * v)
             try ids.withUnsafeBufferPointer { tp in
                 try out.withUnsafeMutableBufferPointer { lp in
-                    try net.forward(tp, startPos: 0, state: state, pool: pool, mode: .precise, allLogits: true,
+                    try net.forward(tp, startPos: 0, state: state, pool: pool, mode: mode, allLogits: true,
                                     logits: lp.baseAddress!, shouldCancel: { false })
                 }
             }
             return out
         }
+    }
+
+    func testPreciseLogProbsMatchTransformers() throws {
+        let (top1, meanAbs, maxAbs) = try Self.compare(quantize: nil, mode: .precise)
         print("HF folder precise: top-1 agreement \(top1), mean |Δ log-prob| \(meanAbs), max \(maxAbs)")
         XCTAssertGreaterThanOrEqual(top1, 0.995)
         XCTAssertLessThanOrEqual(meanAbs, 0.01)
+    }
+
+    /// DeepSpeed-Inference-style int8: the float32 folder quantized to Q8_0 at load keeps the fast-mode
+    /// thresholds (top-1 >= 93%, mean |Δ log-prob| <= 0.06) with float activations. With 8-bit
+    /// activations too (fast mode: two roundings against the float32 model, where the core issue's
+    /// fast-mode thresholds compare against the same quantized weights) it measured top-1 96%, mean
+    /// 0.075: held to top-1 >= 93%, mean <= 0.09.
+    func testQ8QuantizedAtLoadKeepsFastModeFidelity() throws {
+        for mode in [PrecisionMode.precise, .fast] {
+            let (top1, meanAbs, maxAbs) = try Self.compare(quantize: .q8_0, mode: mode)
+            print("HF folder quantized to Q8_0 at load, \(mode): top-1 \(top1), mean |Δ log-prob| \(meanAbs), max \(maxAbs)")
+            XCTAssertGreaterThanOrEqual(top1, 0.93)
+            XCTAssertLessThanOrEqual(meanAbs, mode == .precise ? 0.06 : 0.09)
+        }
+    }
+
+    /// 4-bit at load. This folder holds SmolLM2's Q4_1 weights (and Q8_0 head) dequantized, so
+    /// re-quantizing to Q4_1 with the head at Q8_0 must be lossless: the whole load-time path
+    /// (quantizer, block layout, vocab-row rule) reproduces the float results. Q4_0 cannot represent
+    /// the asymmetric Q4_1 grid: measured top-1 63%, mean |Δ log-prob| 0.73 — it does NOT meet the
+    /// fast-mode thresholds here (a floor guards against regressions; use Q4_1 or Q8_0 for fidelity).
+    func testFourBitQuantizedAtLoad() throws {
+        let (t1, m1, x1) = try Self.compare(quantize: .q4_1, mode: .precise)
+        print("HF folder quantized to Q4_1 at load: top-1 \(t1), mean |Δ log-prob| \(m1), max \(x1)")
+        XCTAssertGreaterThanOrEqual(t1, 0.995)
+        XCTAssertLessThanOrEqual(m1, 1e-4)
+        let (t0, m0, x0) = try Self.compare(quantize: .q4_0, mode: .precise)
+        print("HF folder quantized to Q4_0 at load: top-1 \(t0), mean |Δ log-prob| \(m0), max \(x0)")
+        XCTAssertGreaterThanOrEqual(t0, 0.55)
+        XCTAssertLessThanOrEqual(m0, 1.0)
     }
 }

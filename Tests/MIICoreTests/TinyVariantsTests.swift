@@ -150,7 +150,7 @@ final class TinyVariantsTests: XCTestCase {
             let ref = try Self.reference(file)
             let model = try Self.load(file)
             for (text, ids) in zip(ref.texts, ref.sequences) {
-                let got = try model.tokenizer.encode(text, addSpecial: false, parseSpecial: true)
+                let got = try model.tokenizer!.encode(text, addSpecial: false, parseSpecial: true)
                 XCTAssertEqual(got, ids, "\(file): \(text.debugDescription)")
             }
         }

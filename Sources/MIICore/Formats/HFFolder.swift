@@ -11,7 +11,9 @@ public final class HFFolder: @unchecked Sendable {
     public let config: HFConfig
     /// `model_type` from config.json.
     public let modelType: String
-    public let weights: TensorSource
+    public private(set) var weights: TensorSource
+    /// The quantization applied at load (`quantizeWeights`), if any.
+    public private(set) var loadQuantization: GGMLType? = nil
     /// Total bytes of the weight files.
     public let weightBytes: Int
     public let weightFiles: [String]
@@ -97,6 +99,13 @@ public final class HFFolder: @unchecked Sendable {
         } else {
             generationConfig = nil
         }
+    }
+
+    /// Float weight matrices are quantized to `type` as the network loads them (before any sharing).
+    public func quantizeWeights(to type: GGMLType) {
+        let vocab = (try? config.int(anyOf: ["vocab_size", "n_vocab"])) ?? nil
+        weights = QuantizingTensors(base: weights, target: type, vocabRows: vocab)
+        loadQuantization = type
     }
 
     /// A file of the folder read as JSON, or nil if absent (sentence-transformers module configs...).

@@ -57,3 +57,22 @@ extension Limits {
     /// config.json, tokenizer_config.json, generation_config.json and other small JSON files of a folder.
     public static let maxConfigBytes = 16 << 20
 }
+
+extension Limits {
+    /// A chat template's source, in bytes (real ones are under 20 KiB).
+    public static let maxJinjaTemplateBytes = 1 << 20
+    /// Nesting of blocks and expressions in a chat template (parser recursion).
+    public static let maxJinjaNesting = 100
+    /// Depth of evaluation while rendering: nested expressions, blocks and macro calls together.
+    public static let maxJinjaRecursion = 256
+    /// Nested lists/dicts printed or serialized by a template.
+    public static let maxJinjaValueDepth = 128
+    /// Evaluation steps (expressions, statements, loop iterations) of one render.
+    public static let maxJinjaSteps = 2_000_000  // ~2 s of the worst template in release builds; real chat templates use thousands
+    /// Rendered output, and any single string a template builds, in bytes.
+    public static let maxJinjaOutputBytes = 64 << 20
+    /// Elements of one list a template builds (`range`, list repetition); jinja2's sandbox allows
+    /// ranges of 100,000.
+    public static let maxJinjaRange = 100_000
+    public static let maxJinjaListCount = 1 << 22
+}

@@ -24,6 +24,9 @@ public enum ArchitectureRegistry {
         "llama": Llama.loadGGUF,
         "mistral": Llama.loadGGUF,
         "qwen2": Qwen2.loadGGUF,
+        "gpt2": GPT2.loadGGUF,
+        "bloom": Bloom.loadGGUF,
+        "gptneox": GPTNeoX.loadGGUF,
     ]
 
     public typealias HFLoader = @Sendable (HFFolder) throws -> LanguageModelNetwork
@@ -34,6 +37,12 @@ public enum ArchitectureRegistry {
         "mistral": Mistral.loadHF,
         "qwen2": Qwen2.loadHF,
         "phi3": Phi3.loadHF,
+        "gpt2": GPT2.loadHF,
+        "opt": OPT.loadHF,
+        "bloom": Bloom.loadHF,
+        "gpt_neo": GPTNeo.loadHF,
+        "gptj": GPTJ.loadHF,
+        "gpt_neox": GPTNeoX.loadHF,
     ]
 
     public typealias HFEncoderLoader = @Sendable (HFFolder) throws -> EncoderNetwork

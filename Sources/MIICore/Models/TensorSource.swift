@@ -5,14 +5,18 @@ import MIIKernels
 public protocol TensorSource {
     /// (type, dims innermost first, data) of a tensor, or nil if absent.
     func lookup(_ name: String) -> (type: GGMLType, dims: [Int64], data: UnsafeRawPointer)?
+    /// The name messages use for `name`: the checkpoint's own name when the source renames.
+    func displayName(_ name: String) -> String
 }
 
 extension TensorSource {
+    public func displayName(_ name: String) -> String { name }
+
     func matrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
-        guard let t = lookup(name) else { throw MIIError.format("missing tensor '\(name)'") }
+        guard let t = lookup(name) else { throw MIIError.format("missing tensor '\(displayName(name))'") }
         guard t.dims.count == 2 || (t.dims.count > 2 && t.dims[2...].allSatisfy { $0 == 1 }),
               t.dims[0] == Int64(cols), t.dims[1] == Int64(rows) else {
-            throw MIIError.format("tensor '\(name)' has shape \(t.dims), expected [\(cols), \(rows)]")
+            throw MIIError.format("tensor '\(displayName(name))' has shape \(t.dims), expected [\(cols), \(rows)]")
         }
         guard t.type.isComputable else {
             throw MIIError.unsupported("tensor '\(name)' has type \(t.type.name), which libmii cannot compute with")
@@ -23,7 +27,7 @@ extension TensorSource {
     func optionalVector(_ name: String, count: Int) throws -> [Float]? {
         guard let t = lookup(name) else { return nil }
         guard t.dims.count == 1, t.dims[0] == Int64(count) else {
-            throw MIIError.format("tensor '\(name)' has shape \(t.dims), expected [\(count)]")
+            throw MIIError.format("tensor '\(displayName(name))' has shape \(t.dims), expected [\(count)]")
         }
         guard t.type.isComputable else {
             throw MIIError.unsupported("tensor '\(name)' has type \(t.type.name), which libmii cannot compute with")
@@ -40,7 +44,7 @@ extension TensorSource {
 
     func vector(_ name: String, count: Int) throws -> [Float] {
         guard let v = try optionalVector(name, count: count) else {
-            throw MIIError.format("missing tensor '\(name)'")
+            throw MIIError.format("missing tensor '\(displayName(name))'")
         }
         return v
     }
@@ -63,6 +67,13 @@ struct RenamedTensors: TensorSource {
     }
     let base: TensorSource
     let resolve: (String) -> Target?
+
+    func displayName(_ name: String) -> String {
+        guard let t = resolve(name) else { return name }
+        let base = base.displayName(t.name)
+        guard let r = t.rows else { return base }
+        return "\(base) (rows \(r.start)..<\(r.start + r.count))"
+    }
 
     func lookup(_ name: String) -> (type: GGMLType, dims: [Int64], data: UnsafeRawPointer)? {
         guard let target = resolve(name), let t = base.lookup(target.name) else { return nil }

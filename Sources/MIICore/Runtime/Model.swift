@@ -6,6 +6,8 @@ public struct ModelOptions: Sendable {
     public var threads: Int = 0
     /// Default precision mode for sessions.
     public var mode: PrecisionMode = .precise
+    /// Float weights quantized at load (Hugging Face folders); `auto`: Q8_0 in fast mode only.
+    public var quantize: WeightQuantization = .auto
     public init() {}
 }
 
@@ -22,7 +24,9 @@ public final class Model: @unchecked Sendable {
     public let path: String
     public let format: ModelFormat
     public let network: LanguageModelNetwork
-    public let tokenizer: Tokenizer
+    /// nil for a Hugging Face folder without tokenizer.json: such a model works on token ids only
+    /// (evaluation, generation from ids — e.g. a transformers model swapped in by its ids).
+    public let tokenizer: Tokenizer?
     public let chatTemplate: ChatTemplate?
     public let options: ModelOptions
     /// Defaults from generation_config.json (Hugging Face folders), nil otherwise.
@@ -46,24 +50,29 @@ public final class Model: @unchecked Sendable {
         if HFFolder.isDirectory(path) {
             let f = try HFFolder(path: path)
             format = .huggingFace(f)
-            network = try ArchitectureRegistry.loadHF(f)
-            guard let tj = f.tokenizerJSON else {
-                throw MIIError.format("'\(f.path)' has no tokenizer.json (libmii reads the fast-tokenizer file; save the tokenizer with transformers to create it)")
+            if let q = options.quantize.resolved(for: options.mode).ggmlType {
+                f.quantizeWeights(to: q)
             }
-            let tok = try Tokenizer.fromHuggingFace(tokenizerJSON: tj, tokenizerConfigJSON: f.tokenizerConfigJSON)
-            // The embedding may be padded beyond the tokenizer (e.g. to a multiple of 64): ids past the
-            // tokenizer are never produced by it, and the sampler can still pick them only if the
-            // model ranks padding rows first. Fewer embedding rows than tokens is an error.
-            if tok.vocabSize > network.vocabSize {
-                throw MIIError.format("tokenizer.json has \(tok.vocabSize) tokens but the model's vocab_size is \(network.vocabSize)")
+            network = try ArchitectureRegistry.loadHF(f)
+            var tok: Tokenizer? = nil
+            if let tj = f.tokenizerJSON {
+                let t = try Tokenizer.fromHuggingFace(tokenizerJSON: tj, tokenizerConfigJSON: f.tokenizerConfigJSON)
+                // The embedding may be padded beyond the tokenizer (e.g. to a multiple of 64): ids past
+                // the tokenizer are never produced by it. Fewer embedding rows than tokens is an error.
+                if t.vocabSize > network.vocabSize {
+                    throw MIIError.format("tokenizer.json has \(t.vocabSize) tokens but the model's vocab_size is \(network.vocabSize)")
+                }
+                tok = t
+            } else {
+                Log.write(.warn, "\(f.path) has no tokenizer.json: the model works on token ids only")
             }
             tokenizer = tok
             var template: String? = nil
-            if let tc = f.tokenizerConfigJSON {
+            if tok != nil, let tc = f.tokenizerConfigJSON {
                 let cfg = try HFConfig(bytes: tc, context: "tokenizer_config.json")
                 template = try Model.chatTemplateSource(cfg)
             }
-            if template == nil, let jinja = try HFFolder.optionalFile(f.path + "/chat_template.jinja", limit: Limits.maxConfigBytes) {
+            if tok != nil, template == nil, let jinja = try HFFolder.optionalFile(f.path + "/chat_template.jinja", limit: Limits.maxConfigBytes) {
                 template = String(decoding: jinja, as: UTF8.self)
             }
             chatTemplate = template.map { ChatTemplate(source: $0, tokenizer: tok) }
@@ -116,7 +125,26 @@ public final class Model: @unchecked Sendable {
 
     /// True if `id` ends generation (the tokenizer's end tokens and generation_config.json's eos ids).
     public func isEndOfGeneration(_ id: Int32) -> Bool {
-        tokenizer.isEndOfGeneration(id) || extraEndOfGeneration.contains(id)
+        (tokenizer?.isEndOfGeneration(id) ?? false) || extraEndOfGeneration.contains(id)
+    }
+
+    /// The tokenizer, or an `unsupported` error for a model loaded without one.
+    public func requireTokenizer() throws -> Tokenizer {
+        guard let t = tokenizer else {
+            throw MIIError.unsupported("this model was loaded without a tokenizer (its folder has no tokenizer.json): use token ids")
+        }
+        return t
+    }
+
+    /// Beginning/end-of-sequence ids: the tokenizer's, else config.json's (token-id-only models).
+    public var bosId: Int32? {
+        if let t = tokenizer { return t.bosId }
+        return (try? folder?.config.int("bos_token_id")).flatMap { $0 }.flatMap { Int32(exactly: $0) }
+    }
+
+    public var eosId: Int32? {
+        if let t = tokenizer { return t.eosId }
+        return extraEndOfGeneration.min()
     }
 
     /// A one-line description of the file(s), for `mii info`.
@@ -126,6 +154,7 @@ public final class Model: @unchecked Sendable {
             return "GGUF v\(g.version), \(g.tensors.count) tensors, \(g.file.count) bytes"
         case .huggingFace(let f):
             return "Hugging Face folder (\(f.modelType)), \(f.tensorCount) tensors in \(f.weightFiles.count) safetensors file(s), \(f.weightBytes) bytes" + (f.declaredDType.map { ", dtype \($0)" } ?? "")
+                + (f.loadQuantization.map { ", float matrices quantized to \($0.name) at load" } ?? "")
         }
     }
 
@@ -144,11 +173,11 @@ public final class Model: @unchecked Sendable {
 
 extension Model {
     public var embeddingLength: Int {
-        (network as? LlamaDecoder)?.config.nEmbd ?? 0
+        (network as? LlamaDecoder)?.config.nEmbd ?? (network as? GPTDecoder)?.config.nEmbd ?? 0
     }
 
     public var layerCount: Int {
-        (network as? LlamaDecoder)?.config.nLayer ?? 0
+        (network as? LlamaDecoder)?.config.nLayer ?? (network as? GPTDecoder)?.config.nLayer ?? 0
     }
 
     /// A metadata value as text: strings as they are, numbers in decimal, arrays summarized.

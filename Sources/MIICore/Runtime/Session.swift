@@ -147,7 +147,11 @@ public final class Session: @unchecked Sendable {
         let t1 = monotonicSeconds()
 
         var sampler = Sampler(params: params.sampling)
-        var detok = StreamingDetokenizer(tokenizer: model.tokenizer)
+        // A model without a tokenizer generates ids only: no text, so no stop strings.
+        if model.tokenizer == nil && !params.stop.isEmpty {
+            throw MIIError.unsupported("stop strings need a tokenizer; this model was loaded without one")
+        }
+        var detok = model.tokenizer.map { StreamingDetokenizer(tokenizer: $0) }
         var matcher = StopMatcher(stops: params.stop)
         var generated: [Int32] = []
         var text = ""
@@ -170,7 +174,7 @@ public final class Session: @unchecked Sendable {
                 break
             }
             generated.append(id)
-            let (piece, stopped) = matcher.push(detok.push(id))
+            let (piece, stopped) = matcher.push(detok?.push(id) ?? "")
             if !emit(piece) { finish = .cancelled; stopHit = stopped; break }
             if stopped { finish = .stop; stopHit = true; break loop }
             if generated.count == params.maxNewTokens { break }
@@ -183,7 +187,7 @@ public final class Session: @unchecked Sendable {
             }
         }
         if !stopHit && finish != .cancelled {
-            let (tail, stopped) = matcher.push(detok.flush())
+            let (tail, stopped) = matcher.push(detok?.flush() ?? "")
             if stopped { finish = .stop }
             _ = emit(stopped ? tail : tail + matcher.flush())
         }

@@ -62,6 +62,11 @@ float miik_fp16_to_fp32(uint16_t h);
 uint16_t miik_fp32_to_fp16(float f);
 float miik_bf16_to_fp32(uint16_t h);
 
+/* ---- Quantization of weights (load time; quantize.c) ------------------------------------ */
+/* Quantizes n floats (a multiple of 32) into blocks of `type` (MIIK_Q8_0, MIIK_Q4_0 or MIIK_Q4_1),
+ * exactly as ggml's reference quantizers. Returns 0, or -1 for another type or a bad n. */
+int miik_quantize(int type, const float *src, void *dst, int64_t n);
+
 /* ---- Dequantization --------------------------------------------------------------------- */
 /* dst[0..n) = dequantized values of `n` elements (a multiple of the block size) starting at src. */
 void miik_dequantize_ref(int type, const void *src, float *dst, int64_t n);

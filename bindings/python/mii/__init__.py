@@ -29,6 +29,7 @@ from ._errors import (
     last_error,
 )
 from ._handles import GenerateOptions, GenerationResult, Model, Session, default_model_path, set_log_callback
+from .inference import InferenceModel, init_inference
 from .pipeline import Pipeline, TextStream, Tokenizer, pipeline
 
 __version__ = "0.1.0"
@@ -82,6 +83,7 @@ import atexit as _atexit
 _atexit.register(_shutdown)
 
 __all__ = [
+    "InferenceModel", "init_inference",
     "ABI_VERSION", "BufferTooSmallError", "BusyError", "CallbackError", "CancelledError", "ContextFullError",
     "GenerateOptions", "GenerationResult", "InternalError", "InvalidArgumentError", "InvalidFormatError",
     "InvalidHandleError", "InvalidTokenError", "MiiError", "MiiIOError", "MiiMemoryError", "Model",

@@ -83,6 +83,13 @@ MII_PRECISION_DEFAULT = -1
 MII_PRECISION_PRECISE = 0
 MII_PRECISION_FAST = 1
 
+# mii_quantize
+MII_QUANTIZE_AUTO = 0
+MII_QUANTIZE_NONE = 1
+MII_QUANTIZE_Q8_0 = 2
+MII_QUANTIZE_Q4_0 = 3
+MII_QUANTIZE_Q4_1 = 4
+
 # tokenizer flags
 MII_TOKENIZE_ADD_SPECIAL = 1
 MII_TOKENIZE_PARSE_SPECIAL = 2
@@ -123,6 +130,7 @@ class mii_model_params(Structure):
         ("size", c_size_t),
         ("n_threads", c_int32),
         ("precision", c_int32),
+        ("quantize", c_int32),
     ]
 
 

@@ -48,6 +48,21 @@ def precision_value(precision: str | int | None, *, allow_default: bool) -> int:
     return v
 
 
+_QUANTIZE = {None: _ffi.MII_QUANTIZE_AUTO, "auto": _ffi.MII_QUANTIZE_AUTO, "none": _ffi.MII_QUANTIZE_NONE,
+             "int8": _ffi.MII_QUANTIZE_Q8_0, "q8_0": _ffi.MII_QUANTIZE_Q8_0, "q4_0": _ffi.MII_QUANTIZE_Q4_0,
+             "q4_1": _ffi.MII_QUANTIZE_Q4_1}
+
+
+def quantize_value(quantize) -> int:
+    try:
+        return _QUANTIZE[quantize]
+    except (KeyError, TypeError):
+        raise InvalidArgumentError(
+            f"quantize must be one of 'auto', 'none', 'q8_0' ('int8'), 'q4_0', 'q4_1' (got {quantize!r})",
+            _ffi.MII_ERR_INVALID_ARGUMENT,
+        ) from None
+
+
 def _int_arg(name: str, value, *, allow_none: bool = True):
     if value is None and allow_none:
         return None
@@ -149,22 +164,20 @@ class _OwnedHandle:
 
 
 class Model(_OwnedHandle):
-    """A loaded GGUF model (read-only, shareable across threads)."""
+    """A loaded model, from a GGUF file or a Hugging Face folder (read-only, shareable across threads)."""
 
-    def __init__(self, path: str | os.PathLike, *, threads: int | None = None, precision: str | None = None):
+    def __init__(self, path: str | os.PathLike, *, threads: int | None = None, precision: str | None = None,
+                 quantize: str | None = None):
+        """quantize: float weights of a Hugging Face folder quantized at load — 'auto' (default: Q8_0
+        in fast precision, none in precise), 'none', 'q8_0' (alias 'int8'), 'q4_0', 'q4_1'."""
         path = os.fspath(path)
-        if os.path.isdir(path):
-            raise UnsupportedError(
-                f"{path} is a directory: loading a Hugging Face model folder is not implemented yet; "
-                "pass the path of a GGUF file",
-                _ffi.MII_ERR_UNSUPPORTED,
-            )
         params = _ffi.mii_model_params()
         lib.mii_model_default_params(byref(params))
         threads = _int_arg("threads", threads)
         if threads is not None:
             params.n_threads = threads
         params.precision = precision_value(precision, allow_default=False)
+        params.quantize = quantize_value(quantize)
         out = c_void_p()
         check(lib.mii_model_load(os.fsencode(path), byref(params), byref(out)), f"cannot load {path}")
         self._handle: int | None = out.value

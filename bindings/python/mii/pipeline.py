@@ -225,8 +225,38 @@ class Pipeline:
             f"a prompt must be a str or a list of chat messages (got {type(prompt).__name__})"
         )
 
-    def __call__(self, prompts, max_new_tokens: int = 128, do_sample: bool = False, temperature: float = 1.0,
-                 top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, repetition_penalty: float = 1.0,
+    _GENERATION_KEYS = {
+        "max_new_tokens": int, "do_sample": bool, "temperature": float, "top_k": int, "top_p": float,
+        "min_p": float, "repetition_penalty": float,
+    }
+
+    def generation_defaults(self) -> dict:
+        """Sampling defaults the model's folder sets in generation_config.json (empty for GGUF files);
+        they apply where a call does not pass the parameter."""
+        cached = getattr(self, "_generation_defaults", None)
+        if cached is not None:
+            return cached
+        out = {}
+        for key, conv in self._GENERATION_KEYS.items():
+            try:
+                text = self.model.meta("generation_config." + key)
+            except MiiError:
+                continue
+            try:
+                out[key] = (text == "true") if conv is bool else conv(float(text)) if conv is int else conv(text)
+            except ValueError:
+                continue
+        self._generation_defaults = out
+        return out
+
+    def _with_defaults(self, given: dict) -> dict:
+        merged = {k: v for k, v in self.generation_defaults().items()}
+        merged.update({k: v for k, v in given.items() if v is not None})
+        return merged
+
+    def __call__(self, prompts, max_new_tokens: int | None = None, do_sample: bool | None = None,
+                 temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
+                 min_p: float | None = None, repetition_penalty: float | None = None,
                  seed: int | None = None, stop: str | Sequence[str] | None = None, ignore_eos: bool = False,
                  *, return_full_text: bool = False, **more) -> list[dict]:
         """Generates a continuation for one prompt or each of a list of prompts.
@@ -237,7 +267,9 @@ class Pipeline:
         only (return_full_text=True prepends the prompt) and finish_reason is "length" | "stop" |
         "context_full" | "cancelled". do_sample=False is greedy; seed=None draws a random seed per
         prompt. Extra keywords: presence_penalty, frequency_penalty, penalty_last_n,
-        add_special_tokens.
+        add_special_tokens. Parameters left as None take the model's generation_config.json value
+        (Hugging Face folders), else max_new_tokens=128, greedy, temperature 1, top_k/top_p/min_p off,
+        repetition_penalty 1.
         """
         single = isinstance(prompts, str) or _is_conversation(prompts)
         if not single and not isinstance(prompts, Iterable):
@@ -246,9 +278,10 @@ class Pipeline:
             )
         items = [prompts] if single else list(prompts)
         texts = [self._prompt_text(p) for p in items]
-        kw = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_k=top_k,
-                  top_p=top_p, min_p=min_p, repetition_penalty=repetition_penalty, stop=stop,
-                  ignore_eos=ignore_eos, **more)
+        kw = self._with_defaults(dict(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
+                                      top_k=top_k, top_p=top_p, min_p=min_p,
+                                      repetition_penalty=repetition_penalty))
+        kw.update(stop=stop, ignore_eos=ignore_eos, **more)
         out = []
         with self._pool.session() as s:
             for text in texts:
@@ -259,7 +292,7 @@ class Pipeline:
     def generate(self, prompt, **kwargs) -> GenerationResult:
         """One prompt (text, conversation or token ids); the full GenerationResult (tokens, timings)."""
         kwargs.pop("return_full_text", None)
-        opts = self._options(**kwargs)
+        opts = self._options(**self._with_defaults(kwargs))
         p = prompt if isinstance(prompt, (list, tuple)) and prompt and isinstance(prompt[0], int) \
             else self._prompt_text(prompt)
         with self._pool.session() as s:
@@ -274,7 +307,8 @@ class Pipeline:
         unknown = set(kwargs) - set(_GENERATE_ARGS)
         if unknown:
             raise TypeError(f"stream() got unexpected keyword arguments: {sorted(unknown)}")
-        return TextStream(self, self._prompt_text(prompt), self._options(**kwargs), return_full_text)
+        return TextStream(self, self._prompt_text(prompt), self._options(**self._with_defaults(kwargs)),
+                          return_full_text)
 
     # evaluation
     def logits(self, ids: Iterable[int]):

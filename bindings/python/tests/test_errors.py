@@ -45,11 +45,19 @@ def test_every_hostile_file_loads_or_raises():
     assert failed >= len(files) // 2
 
 
-def test_directory_is_not_supported_yet(tmp_path):
+def test_folder_without_config_is_a_format_error(tmp_path):
+    with pytest.raises(mii.MiiError) as e:
+        mii.pipeline(str(tmp_path))
+    assert e.value.status == _ffi.MII_ERR_INVALID_FORMAT
+    assert "config.json" in str(e.value) and str(tmp_path) in str(e.value)
+
+
+def test_folder_with_pytorch_weights_is_unsupported(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}')
+    (tmp_path / "pytorch_model.bin").write_bytes(b"PK")
     with pytest.raises(mii.UnsupportedError) as e:
         mii.pipeline(str(tmp_path))
-    assert isinstance(e.value, NotImplementedError)
-    assert "Hugging Face" in str(e.value) and str(tmp_path) in str(e.value)
+    assert "safetensors" in str(e.value)
 
 
 def test_invalid_token_ids(tiny):
