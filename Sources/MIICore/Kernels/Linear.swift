@@ -71,7 +71,8 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
             var r0 = r.lowerBound
             let buf = scratch.thread(ith)
             while r0 < r.upperBound {
-                let tr = min(gemmTileRows, r.upperBound - r0)
+                // F32 weights are used in place: one product over the whole share of rows.
+                let tr = w.type == .f32 ? r.upperBound - r0 : min(gemmTileRows, r.upperBound - r0)
                 let tile: UnsafePointer<Float>
                 if w.type == .f32 {
                     tile = (w.data + r0 * rowBytes).assumingMemoryBound(to: Float.self)

@@ -45,8 +45,36 @@ public enum ArchitectureRegistry {
         "gpt_neox": GPTNeoX.loadHF,
     ]
 
+    public typealias HFEncoderLoader = @Sendable (HFFolder) throws -> EncoderNetwork
+
+    /// Hugging Face `model_type` -> encoder loader (BERT family). Heads are found from the tensor
+    /// names and config.json's `architectures`.
+    public static let huggingFaceEncoders: [String: HFEncoderLoader] = [
+        "bert": BERT.loadHF,
+        "roberta": RoBERTa.loadHF,
+        "xlm-roberta": RoBERTa.loadHF,
+        "distilbert": DistilBERT.loadHF,
+    ]
+
+    /// True if the folder's `model_type` is an encoder architecture (load it with `loadHFEncoder`).
+    public static func isEncoder(_ f: HFFolder) -> Bool { huggingFaceEncoders[f.modelType] != nil }
+
+    public static func loadHFEncoder(_ f: HFFolder) throws -> EncoderNetwork {
+        guard let loader = huggingFaceEncoders[f.modelType] else {
+            let known = huggingFaceEncoders.keys.sorted().joined(separator: ", ")
+            if huggingFace[f.modelType] != nil {
+                throw MIIError.unsupported("model_type '\(f.modelType)' is a decoder (text generation), not an encoder (supported encoders: \(known))")
+            }
+            throw MIIError.unsupported("encoder model_type '\(f.modelType)' is not supported (supported: \(known))")
+        }
+        return try loader(f)
+    }
+
     public static func loadHF(_ f: HFFolder) throws -> LanguageModelNetwork {
         guard let loader = huggingFace[f.modelType] else {
+            if isEncoder(f) {
+                throw MIIError.unsupported("model_type '\(f.modelType)' is an encoder (embeddings, classification, fill-mask), not a text generator: load it with ArchitectureRegistry.loadHFEncoder")
+            }
             let known = huggingFace.keys.sorted().joined(separator: ", ")
             throw MIIError.unsupported("model_type '\(f.modelType)' is not supported (supported: \(known))")
         }
