@@ -138,6 +138,18 @@ MII_API mii_status mii_model_architecture(const mii_model *model, char *buf, siz
  * MII_ERR_INVALID_ARGUMENT if the key does not exist. */
 MII_API mii_status mii_model_meta(const mii_model *model, const char *key, char *buf, size_t capacity, size_t *needed);
 
+/* ==== Sentence embeddings (encoder models) =================================================== */
+/* Thread-safe (computes on the calling thread and the model's default thread count). */
+/* Width of one sentence embedding; 0 for models that are not encoders (BERT, RoBERTa, XLM-R,
+ * DistilBERT folders), -1 for an invalid handle. */
+MII_API int32_t mii_model_sentence_embedding_length(const mii_model *model);
+/* Sentence embeddings of n_texts NUL-terminated UTF-8 texts, as sentence-transformers' encode computes
+ * them (special tokens, truncation to max_seq_length, the folder's pooling and normalization):
+ * out[i * dim + j], two-call idiom over floats (*needed = n_texts * dim). MII_ERR_UNSUPPORTED for a
+ * decoder model. */
+MII_API mii_status mii_embed(const mii_model *model, const char *const *texts, size_t n_texts,
+                             float *out, size_t capacity, size_t *needed);
+
 /* ==== Tokenizer ============================================================================== */
 /* Thread-safe (the tokenizer is part of the read-only model). */
 enum {

@@ -337,6 +337,49 @@ public func export_model_meta(_ m: OpaquePointer?, _ key: UnsafePointer<CChar>?,
     }
 }
 
+// MARK: - sentence embeddings
+
+@c(mii_model_sentence_embedding_length)
+public func export_model_sentence_embedding_length(_ m: OpaquePointer?) -> Int32 {
+    modelInt(m) { $0.sentenceEmbeddingDimension }
+}
+
+@c(mii_embed)
+public func export_embed(_ m: OpaquePointer?, _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ n: Int,
+                         _ out: UnsafeMutablePointer<Float>?, _ capacity: Int,
+                         _ needed: UnsafeMutablePointer<Int>?) -> mii_status {
+    guarded {
+        let box = try Handles.get(m, ModelBox.self)
+        guard let needed else { throw argument("needed is NULL") }
+        guard n >= 0, capacity >= 0 else { throw argument("n_texts and capacity must not be negative") }
+        if n > 0 && texts == nil { throw argument("texts is NULL") }
+        if out == nil && capacity > 0 { throw argument("out is NULL but capacity is \(capacity)") }
+        let dim = box.model.sentenceEmbeddingDimension
+        if dim == 0 { _ = try box.model.embed([]) }  // the model's own "not an encoder" error
+        let (total, overflow) = n.multipliedReportingOverflow(by: dim)
+        if overflow { throw argument("n_texts \(n) is too large") }
+        needed.pointee = total
+        guard let out, capacity >= total else {
+            if total == 0 { return MII_OK }
+            LastError.set("output buffer of \(capacity) floats is too small; \(total) needed")
+            return MII_ERR_BUFFER_TOO_SMALL
+        }
+        var strings: [String] = []
+        strings.reserveCapacity(n)
+        for i in 0..<n {
+            guard let p = texts?[i] else { throw argument("texts[\(i)] is NULL") }
+            guard let s = String(validatingCString: p) else { throw argument("texts[\(i)] is not valid UTF-8") }
+            strings.append(s)
+        }
+        let vectors = try box.model.embed(strings)
+        for (i, v) in vectors.enumerated() {
+            guard v.count == dim else { throw ExportError(MII_ERR_INTERNAL, "embedding \(i) has \(v.count) values, expected \(dim)") }
+            for j in 0..<dim { out[i * dim + j] = v[j] }
+        }
+        return MII_OK
+    }
+}
+
 // MARK: - tokenizer
 
 @c(mii_tokenize)

@@ -260,7 +260,11 @@ func cmdInfo(_ argv: [String]) throws -> Int32 {
     out += "format: \(model.formatDescription)\n"
     out += "architecture: \(model.architecture)\n"
     if let n = model.metadataText("general.name") { out += "name: \(n)\n" }
-    for (k, v) in model.network.shapeSummary { out += "  \(k): \(v)\n" }
+    for (k, v) in model.network?.shapeSummary ?? model.encoder?.shapeSummary ?? [] { out += "  \(k): \(v)\n" }
+    if let e = model.encoder {
+        out += "encoder heads: " + (e.heads.isEmpty ? "none" : e.heads.map { $0.rawValue }.sorted().joined(separator: ", "))
+        out += "; sentence embedding dimension \(model.sentenceEmbeddingDimension)\n"
+    }
     out += "tensor types: " + model.tensorTypeCounts.map { "\($0.0) x\($0.1)" }.joined(separator: ", ") + "\n"
     if let tok = model.tokenizer {
         out += "tokenizer: \(tok.kindName), pre-tokenizer \(tok.preTokenizer), \(tok.vocabSize) tokens"

@@ -56,6 +56,8 @@ extension Limits {
     public static let maxSafetensorsShards = 4096
     /// config.json, tokenizer_config.json, generation_config.json and other small JSON files of a folder.
     public static let maxConfigBytes = 16 << 20
+    /// Texts per embedding call.
+    public static let maxEmbedBatch = 1 << 16
 }
 
 extension Limits {

@@ -23,7 +23,12 @@ public enum ModelFormat: Sendable {
 public final class Model: @unchecked Sendable {
     public let path: String
     public let format: ModelFormat
-    public let network: LanguageModelNetwork
+    /// The decoder (text generation); nil for encoder models.
+    public let network: LanguageModelNetwork?
+    /// The encoder (embeddings, fill-mask, classification, QA); nil for decoders.
+    public let encoder: EncoderNetwork?
+    /// How hidden states become sentence embeddings (sentence-transformers files, or mean pooling).
+    public let sentenceEmbedding: SentenceEmbeddingConfig?
     /// nil for a Hugging Face folder without tokenizer.json: such a model works on token ids only
     /// (evaluation, generation from ids — e.g. a transformers model swapped in by its ids).
     public let tokenizer: Tokenizer?
@@ -33,9 +38,18 @@ public final class Model: @unchecked Sendable {
     public let generationDefaults: HFConfig?
     /// Token ids that end generation beyond the tokenizer's own: generation_config.json's eos_token_id.
     public let extraEndOfGeneration: Set<Int32>
-    public var architecture: String { network.architecture }
-    public var vocabSize: Int { network.vocabSize }
-    public var contextLength: Int { network.contextLength }
+    public var architecture: String { network?.architecture ?? encoder?.architecture ?? "" }
+    public var vocabSize: Int { network?.vocabSize ?? encoder?.vocabSize ?? 0 }
+    public var contextLength: Int { network?.contextLength ?? encoder?.maxPositions ?? 0 }
+    public var isEncoder: Bool { encoder != nil }
+
+    /// The decoder, or an `unsupported` error naming what an encoder model offers instead.
+    public func requireDecoder() throws -> LanguageModelNetwork {
+        guard let n = network else {
+            throw MIIError.unsupported("'\(architecture)' is an encoder model: it computes embeddings and task heads, not text generation")
+        }
+        return n
+    }
 
     public var gguf: GGUFFile? { if case .gguf(let g) = format { return g } else { return nil } }
     public var folder: HFFolder? { if case .huggingFace(let f) = format { return f } else { return nil } }
@@ -53,7 +67,20 @@ public final class Model: @unchecked Sendable {
             if let q = options.quantize.resolved(for: options.mode).ggmlType {
                 f.quantizeWeights(to: q)
             }
-            network = try ArchitectureRegistry.loadHF(f)
+            let vocab: Int
+            if ArchitectureRegistry.isEncoder(f) {
+                let enc = try ArchitectureRegistry.loadHFEncoder(f)
+                encoder = enc
+                network = nil
+                sentenceEmbedding = try SentenceEmbeddingConfig(folder: f)
+                vocab = enc.vocabSize
+            } else {
+                let net = try ArchitectureRegistry.loadHF(f)
+                network = net
+                encoder = nil
+                sentenceEmbedding = nil
+                vocab = net.vocabSize
+            }
             var tok: Tokenizer? = nil
             if let tj = f.tokenizerJSON {
                 let jinja = try HFFolder.optionalFile(f.path + "/chat_template.jinja", limit: Limits.maxConfigBytes)
@@ -61,8 +88,8 @@ public final class Model: @unchecked Sendable {
                                                       chatTemplateFile: jinja)
                 // The embedding may be padded beyond the tokenizer (e.g. to a multiple of 64): ids past
                 // the tokenizer are never produced by it. Fewer embedding rows than tokens is an error.
-                if t.vocabSize > network.vocabSize {
-                    throw MIIError.format("tokenizer.json has \(t.vocabSize) tokens but the model's vocab_size is \(network.vocabSize)")
+                if t.vocabSize > vocab {
+                    throw MIIError.format("tokenizer.json has \(t.vocabSize) tokens but the model's vocab_size is \(vocab)")
                 }
                 tok = t
             } else {
@@ -75,17 +102,20 @@ public final class Model: @unchecked Sendable {
             generationDefaults = f.generationConfig
             var extra = Set<Int32>()
             for id in (try f.generationConfig?.intList("eos_token_id") ?? []) + (try f.config.intList("eos_token_id")) {
-                if id >= 0 && id < network.vocabSize { extra.insert(Int32(id)) }
+                if id >= 0 && id < vocab { extra.insert(Int32(id)) }
             }
             extraEndOfGeneration = extra
-            Log.write(.info, "loaded \(path): Hugging Face \(f.modelType), \(f.tensorCount) tensors in \(f.weightFiles.count) file(s), vocab \(network.vocabSize), kernels \(Hardware.kernelSet)")
+            Log.write(.info, "loaded \(path): Hugging Face \(f.modelType), \(f.tensorCount) tensors in \(f.weightFiles.count) file(s), vocab \(vocab), kernels \(Hardware.kernelSet)")
         } else {
             let g = try GGUFFile(path: path)
             format = .gguf(g)
-            network = try ArchitectureRegistry.loadGGUF(g)
+            let net = try ArchitectureRegistry.loadGGUF(g)
+            network = net
+            encoder = nil
+            sentenceEmbedding = nil
             let tok = try Tokenizer.fromGGUF(g)
-            if tok.vocabSize != network.vocabSize {
-                throw MIIError.format("tokenizer has \(tok.vocabSize) tokens but the embedding has \(network.vocabSize) rows")
+            if tok.vocabSize != net.vocabSize {
+                throw MIIError.format("tokenizer has \(tok.vocabSize) tokens but the embedding has \(net.vocabSize) rows")
             }
             tokenizer = tok
             if let t = try g.string("tokenizer.chat_template") {
@@ -96,7 +126,7 @@ public final class Model: @unchecked Sendable {
             generationDefaults = nil
             extraEndOfGeneration = []
             g.file.adviseWillNeed()
-            Log.write(.info, "loaded \(path): \(network.architecture), \(g.tensors.count) tensors, vocab \(network.vocabSize), kernels \(Hardware.kernelSet)")
+            Log.write(.info, "loaded \(path): \(net.architecture), \(g.tensors.count) tensors, vocab \(net.vocabSize), kernels \(Hardware.kernelSet)")
         }
     }
 
@@ -147,13 +177,52 @@ public final class Model: @unchecked Sendable {
         case .gguf(let g):
             for t in g.tensors { counts[t.type.name, default: 0] += 1 }
         case .huggingFace:
-            for m in network.weightMatrices { counts[m.type.name, default: 0] += 1 }
+            for m in network?.weightMatrices ?? encoder?.weightMatrices ?? [] { counts[m.type.name, default: 0] += 1 }
         }
         return counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
     }
 }
 
 extension Model {
+    /// Sentence embeddings of `texts` ([n][dim]), as sentence-transformers' `encode` computes them:
+    /// tokenized with special tokens, truncated to the model's max_seq_length, pooled (and
+    /// normalized) as the folder's sentence-transformers files say. Encoder models only.
+    public func embed(_ texts: [String], threads: Int = 0, mode: PrecisionMode? = nil,
+                      shouldCancel: () -> Bool = { false }) throws -> [[Float]] {
+        guard let enc = encoder, let cfg = sentenceEmbedding else {
+            throw MIIError.unsupported("'\(architecture)' is not an encoder model: embeddings need BERT, RoBERTa, XLM-R or DistilBERT")
+        }
+        let tok = try requireTokenizer()
+        if texts.count > Limits.maxEmbedBatch {
+            throw MIIError.argument("\(texts.count) texts exceed the limit of \(Limits.maxEmbedBatch) per call")
+        }
+        let limit = min(cfg.maxSequenceLength ?? enc.maxPositions, enc.maxPositions)
+        var batch: [EncoderInput] = []
+        for t in texts {
+            var (ids, types) = try tok.encodeWithTypes(t, addSpecial: true, parseSpecial: false)
+            if ids.count > limit {
+                // Keep the trailing special token (e.g. [SEP]) as the tokenizer's truncation does.
+                let last = ids[ids.count - 1]
+                let lastType = types[types.count - 1]
+                let endsSpecial = tok.isControl(last)
+                ids = Array(ids.prefix(limit))
+                types = Array(types.prefix(limit))
+                if endsSpecial { ids[limit - 1] = last; types[limit - 1] = lastType }
+            }
+            batch.append(EncoderInput(tokens: ids, typeIds: types))
+        }
+        if batch.isEmpty { return [] }
+        let pool = try ThreadPool(threads: threads > 0 ? threads : defaultThreads)
+        return try enc.sentenceEmbeddings(batch, config: cfg, pool: pool, mode: mode ?? options.mode,
+                                          shouldCancel: shouldCancel)
+    }
+
+    /// Width of `embed`'s vectors (0 for decoders).
+    public var sentenceEmbeddingDimension: Int {
+        guard let enc = encoder, let cfg = sentenceEmbedding else { return 0 }
+        return cfg.dimension(hiddenSize: enc.hiddenSize)
+    }
+
     public var embeddingLength: Int {
         (network as? LlamaDecoder)?.config.nEmbd ?? (network as? GPTDecoder)?.config.nEmbd ?? 0
     }

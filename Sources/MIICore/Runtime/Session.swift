@@ -46,7 +46,7 @@ public final class Session: @unchecked Sendable {
         self.mode = options.mode ?? model.options.mode
         self.pool = try ThreadPool(threads: threads)
         let batch = options.batch > 0 ? options.batch : 256
-        self.state = try model.network.makeState(maxContext: ctx, batch: min(batch, ctx), threads: threads)
+        self.state = try model.requireDecoder().makeState(maxContext: ctx, batch: min(batch, ctx), threads: threads)
         guard let f = miik_flag_create() else { throw MIIError(.outOfMemory, "out of memory") }
         self.cancelFlag = f
     }
@@ -104,7 +104,7 @@ public final class Session: @unchecked Sendable {
         var out = [Float](repeating: 0, count: rows * model.vocabSize)
         try ids.withUnsafeBufferPointer { p in
             try out.withUnsafeMutableBufferPointer { o in
-                try model.network.forward(p, startPos: tokens.count, state: state, pool: pool, mode: mode,
+                try model.requireDecoder().forward(p, startPos: tokens.count, state: state, pool: pool, mode: mode,
                                           allLogits: allLogits, logits: o.baseAddress!,
                                           shouldCancel: { self.cancelled })
             }

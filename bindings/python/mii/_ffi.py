@@ -217,6 +217,8 @@ FUNCTIONS = {
     "mii_model_vocab_size": (c_int32, [mii_model_p]),
     "mii_model_context_length": (c_int32, [mii_model_p]),
     "mii_model_embedding_length": (c_int32, [mii_model_p]),
+    "mii_model_sentence_embedding_length": (c_int32, [mii_model_p]),
+    "mii_embed": (mii_status, [mii_model_p, POINTER(c_char_p), c_size_t, POINTER(c_float), c_size_t, _size_p]),
     "mii_model_layer_count": (c_int32, [mii_model_p]),
     "mii_model_token_bos": (c_int32, [mii_model_p]),
     "mii_model_token_eos": (c_int32, [mii_model_p]),

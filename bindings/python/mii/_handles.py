@@ -210,6 +210,27 @@ class Model(_OwnedHandle):
         return lib.mii_model_embedding_length(self.handle)
 
     @property
+    def sentence_embedding_length(self) -> int:
+        """Width of sentence embeddings (0 for models that are not encoders)."""
+        return lib.mii_model_sentence_embedding_length(self.handle)
+
+    def embed(self, texts: Sequence[str]):
+        """Sentence embeddings as a float32 numpy array (len(texts), dim), as sentence-transformers'
+        encode computes them (the folder's pooling and normalization). Encoder models only."""
+        import numpy as np
+        texts = list(texts)
+        for t in texts:
+            if not isinstance(t, str):
+                raise InvalidArgumentError(f"texts must be str (got {type(t).__name__})", _ffi.MII_ERR_INVALID_ARGUMENT)
+        arr = (c_char_p * max(1, len(texts)))(*[t.encode("utf-8") for t in texts])
+        dim = self.sentence_embedding_length
+        out = np.zeros((len(texts), max(dim, 0)), dtype=np.float32)
+        needed = c_size_t(0)
+        ptr = out.ctypes.data_as(POINTER(c_float)) if out.size else None
+        check(lib.mii_embed(self.handle, arr, len(texts), ptr, out.size, byref(needed)), "cannot embed")
+        return out
+
+    @property
     def layer_count(self) -> int:
         return lib.mii_model_layer_count(self.handle)
 

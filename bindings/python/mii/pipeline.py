@@ -310,6 +310,20 @@ class Pipeline:
         return TextStream(self, self._prompt_text(prompt), self._options(**self._with_defaults(kwargs)),
                           return_full_text)
 
+    # encoders
+    def encode(self, sentences, *, normalize_embeddings: bool | None = None):
+        """Sentence embeddings (encoder models such as all-MiniLM-L6-v2): a float32 numpy array of
+        shape (n, dim) for a list, (dim,) for one string — as sentence-transformers' ``encode``
+        (pooling and normalization from the folder's sentence-transformers files;
+        normalize_embeddings=True additionally L2-normalizes)."""
+        single = isinstance(sentences, str)
+        out = self.model.embed([sentences] if single else list(sentences))
+        if normalize_embeddings:
+            import numpy as np
+            norms = np.linalg.norm(out, axis=1, keepdims=True)
+            out = out / np.maximum(norms, 1e-12)
+        return out[0] if single else out
+
     # evaluation
     def logits(self, ids: Iterable[int]):
         """float32 numpy array (len(ids), vocab): the logits at every position of ids, evaluated from
