@@ -22,13 +22,22 @@ public final class Model: @unchecked Sendable {
     public var vocabSize: Int { network.vocabSize }
     public var contextLength: Int { network.contextLength }
 
-    public init(path: String, options: ModelOptions = ModelOptions()) throws {
+    public convenience init(path: String, options: ModelOptions = ModelOptions()) throws {
         if options.threads < 0 || options.threads > 1024 {
             throw MIIError.argument("threads must be in 0...1024 (got \(options.threads))")
         }
+        try self.init(file: MappedFile(path: path), options: options)
+    }
+
+    /// Loads a model from an already opened file (a mapping, or an in-memory copy for fuzzing).
+    public init(file: MappedFile, options: ModelOptions = ModelOptions()) throws {
+        if options.threads < 0 || options.threads > 1024 {
+            throw MIIError.argument("threads must be in 0...1024 (got \(options.threads))")
+        }
+        let path = file.path
         self.path = path
         self.options = options
-        let g = try GGUFFile(path: path)
+        let g = try GGUFFile(file: file)
         self.gguf = g
         self.network = try ArchitectureRegistry.loadGGUF(g)
         let tok = try Tokenizer.fromGGUF(g)
