@@ -35,13 +35,11 @@ for t in "${targets[@]}"; do
   src=fuzz/targets/$t.swift
   [ -f "$src" ] || { echo "fuzz/build.sh: no target $src" >&2; exit 2; }
   # Skip targets whose library API is not in this tree yet (a '// requires: <symbol> in <file>' line).
-  req=$(sed -n 's|^// requires: \(.*\) in \(.*\)$|\1 \2|p' "$src" | head -1)
-  if [ -n "$req" ]; then
-    set -- $req
-    if ! grep -rqs -- "$1" "$2"; then
-      echo "fuzz/build.sh: skipping $t ($1 not found in $2)" >&2
-      continue
-    fi
+  req_sym=$(sed -n 's|^// requires: \(.*\) in \(.*\)$|\1|p' "$src" | head -1)
+  req_dir=$(sed -n 's|^// requires: \(.*\) in \(.*\)$|\2|p' "$src" | head -1)
+  if [ -n "$req_sym" ] && ! grep -rqsF -- "$req_sym" "$req_dir"; then
+    echo "fuzz/build.sh: skipping $t ('$req_sym' not in $req_dir: its library API is not merged yet)" >&2
+    continue
   fi
   if [ "$OUT/$t" -nt "$src" ] && [ "$OUT/$t" -nt fuzz/targets/Common.swift ] \
      && [ "$OUT/$t" -nt "$TRIPLE_BIN/Modules/MIICore.swiftmodule" ]; then
