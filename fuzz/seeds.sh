@@ -58,23 +58,50 @@ for p in ggufs:
     with open(p, "rb") as f:
         put("gguf", "prefix_" + os.path.basename(p), f.read(65536))
 
-# Chat templates stored in real GGUFs, with a conversation after them (0x00-separated).
-try:
-    from gguf import GGUFReader
-    for p in ggufs:
-        try:
-            r = GGUFReader(p)
-            fld = r.fields.get("tokenizer.chat_template")
-            if fld is None:
-                continue
-            tmpl = bytes(fld.parts[fld.data[0]])
-            conv = b"\0system\0You are nice.\0user\0Hello!\0assistant\0Hi.\0user\0  What is 2+2?  "
-            put("chat_template", "tmpl_" + os.path.basename(p), tmpl + conv)
-            put("jinja", "tmpl_" + os.path.basename(p), tmpl)
-        except Exception as e:
-            print("seeds: chat template of", p, ":", e, file=sys.stderr)
-except ImportError:
-    print("seeds: python package gguf missing; no chat templates from GGUFs", file=sys.stderr)
+# Chat templates stored in real GGUFs, with a conversation after them (0x00-separated). A minimal
+# metadata scan (the gguf package's reader builds arrays of every token and is slow here).
+def gguf_string(path, wanted):
+    import struct
+    f = open(path, "rb")
+    def rd(fmt):
+        n = struct.calcsize(fmt)
+        return struct.unpack("<" + fmt, f.read(n))
+    if f.read(4) != b"GGUF":
+        return None
+    rd("I"); rd("Q"); (nkv,) = rd("Q")
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+    def skip(t):
+        if t in sizes:
+            f.seek(sizes[t], 1)
+        elif t == 8:
+            (n,) = rd("Q"); f.seek(n, 1)
+        elif t == 9:
+            (et,) = rd("I"); (n,) = rd("Q")
+            if et in sizes:
+                f.seek(sizes[et] * n, 1)
+            else:
+                for _ in range(n):
+                    skip(et)
+        else:
+            raise ValueError("value type %d" % t)
+    for _ in range(nkv):
+        (kl,) = rd("Q"); key = f.read(kl).decode("utf-8", "replace"); (t,) = rd("I")
+        if key == wanted and t == 8:
+            (n,) = rd("Q")
+            return f.read(n)
+        skip(t)
+    return None
+
+for p in ggufs:
+    try:
+        tmpl = gguf_string(p, "tokenizer.chat_template")
+        if tmpl is None:
+            continue
+        conv = b"\0system\0You are nice.\0user\0Hello!\0assistant\0Hi.\0user\0  What is 2+2?  "
+        put("chat_template", "tmpl_" + os.path.basename(p), tmpl + conv)
+        put("jinja", "tmpl_" + os.path.basename(p), tmpl)
+    except Exception as e:
+        print("seeds: chat template of", p, ":", e, file=sys.stderr)
 
 # Texts: llama.cpp's tokenizer test inputs and SmolLM2's tokenizer cases. Byte 0 picks the
 # vocabulary, byte 1 the flags (see fuzz/targets/tokenize.swift).
