@@ -3,7 +3,8 @@
 #   fuzz/run.sh <target> <cpu-seconds> [libFuzzer options...]
 #   fuzz/run.sh <target> replay          replays committed corpus + crashers, no fuzzing
 # Builds the target if needed (fuzz/build.sh), generates seeds (fuzz/seeds.sh), and fuzzes with:
-#   corpus   .cache/fuzz/corpus/<target>  (grows; first folder, written by libFuzzer)
+#   corpus   .cache/fuzz/corpus/<target>  (grows; first folder, written by libFuzzer; MII_FUZZ_CORPUS
+#            overrides it, e.g. a fresh folder for CI)
 #   seeds    fuzz/corpus/<target> (committed), fuzz/crashers/<target> (committed regressions),
 #            .cache/fuzz/seeds/<target> (generated from real files)
 #   dict     fuzz/dict/<target>.dict when present
@@ -47,7 +48,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:h
 opts=$(sed -n 's|^// libfuzzer: *||p' "fuzz/targets/$T.swift" | head -1)
 dict=()
 [ -f "fuzz/dict/$T.dict" ] && dict=("-dict=fuzz/dict/$T.dict")
-corpus=$CACHE/corpus/$T
+corpus=${MII_FUZZ_CORPUS:-$CACHE/corpus/$T}
 findings=$CACHE/findings/$T
 mkdir -p "$corpus" "$findings" "fuzz/corpus/$T" "fuzz/crashers/$T"
 seeddirs=("fuzz/corpus/$T" "fuzz/crashers/$T")
