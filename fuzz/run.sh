@@ -2,6 +2,9 @@
 # Runs one fuzz target for a given amount of CPU time (not wall time: the machine is shared).
 #   fuzz/run.sh <target> <cpu-seconds> [libFuzzer options...]
 #   fuzz/run.sh <target> replay          replays committed corpus + crashers, no fuzzing
+#   fuzz/run.sh <target> merge           minimizes the grown corpus into fuzz/corpus/<target>
+#                                        (the committed one; inputs above MII_FUZZ_MERGE_MAX bytes,
+#                                        default 16384, are left out to keep the repository small)
 # Builds the target if needed (fuzz/build.sh), generates seeds (fuzz/seeds.sh), and fuzzes with:
 #   corpus   .cache/fuzz/corpus/<target>  (grows; first folder, written by libFuzzer; MII_FUZZ_CORPUS
 #            overrides it, e.g. a fresh folder for CI)
@@ -55,9 +58,26 @@ seeddirs=("fuzz/corpus/$T" "fuzz/crashers/$T")
 [ -d "$CACHE/seeds/$T" ] && seeddirs+=("$CACHE/seeds/$T")
 LOG=$CACHE/logs/$T.$(date +%Y%m%d-%H%M%S).log
 mkdir -p "$CACHE/logs"
+# The environment a reproduction needs, at the top of the log.
+{ echo "# MII_FUZZ_ROOT=$MII_FUZZ_ROOT"; echo "# MII_FUZZ_VOCABS=${MII_FUZZ_VOCABS:-}"; echo "# ASAN_OPTIONS=$ASAN_OPTIONS"; } >"$LOG"
 
 common=(-timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=1024 -print_final_stats=1
         -artifact_prefix="$findings/" $opts "${dict[@]}")
+
+if [ "$BUDGET" = merge ]; then
+  # Keep the inputs that add coverage, smallest first, into the committed corpus.
+  maxb=${MII_FUZZ_MERGE_MAX:-16384}
+  small=$CACHE/merge-in/$T
+  rm -rf "$small" && mkdir -p "$small"
+  find "$corpus" "fuzz/corpus/$T" -type f -size -$((maxb + 1))c -exec cp {} "$small/" \;
+  merged=$CACHE/merge-out/$T
+  rm -rf "$merged" && mkdir -p "$merged"
+  nice -n "$NICE" "$BIN" "${common[@]}" -max_len="$maxb" -merge=1 "$merged" "$small" >>"$LOG" 2>&1 \
+    || { tail -20 "$LOG"; echo "fuzz $T: merge failed (log $LOG)"; exit 1; }
+  rm -rf "fuzz/corpus/$T" && mkdir -p "fuzz/corpus/$T" && cp "$merged"/* "fuzz/corpus/$T/" 2>/dev/null || true
+  echo "fuzz $T: committed corpus now $(ls "fuzz/corpus/$T" | wc -l) inputs, $(du -sk "fuzz/corpus/$T" | cut -f1) KiB"
+  exit 0
+fi
 
 if [ "$BUDGET" = replay ]; then
   # Every committed input once (crashers first): must run clean.
@@ -66,7 +86,7 @@ if [ "$BUDGET" = replay ]; then
     while IFS= read -r -d '' f; do files+=("$f"); done < <(find "$d" -type f ! -name '*.md' -print0 | sort -z)
   done
   if [ ${#files[@]} -eq 0 ]; then echo "fuzz $T: replay of 0 inputs, result ok"; exit 0; fi
-  if nice -n "$NICE" "$BIN" "${common[@]}" "$@" "${files[@]}" >"$LOG" 2>&1; then
+  if nice -n "$NICE" "$BIN" "${common[@]}" "$@" "${files[@]}" >>"$LOG" 2>&1; then
     echo "fuzz $T: replay of ${#files[@]} committed inputs, result ok"
     exit 0
   fi
@@ -77,7 +97,7 @@ fi
 
 # Fuzz until the process has used BUDGET CPU-seconds (utime+stime from /proc/<pid>/stat).
 nice -n "$NICE" "$BIN" "${common[@]}" -max_total_time=$((BUDGET * 20 + 60)) "$@" "$corpus" "${seeddirs[@]}" \
-  >"$LOG" 2>&1 &
+  >>"$LOG" 2>&1 &
 pid=$!
 tck=$(getconf CLK_TCK)
 cpu=0
