@@ -145,8 +145,12 @@ typedef struct mii_chat_message {
     const char *role;     /* "system", "user", "assistant" */
     const char *content;
 } mii_chat_message;
-/* Renders messages with the model's chat template (two-call idiom). MII_ERR_UNSUPPORTED if the model
- * has no template of a known family. Thread-safe. */
+/* Renders messages with the model's chat template (two-call idiom): the template's Jinja source is
+ * interpreted as Hugging Face transformers renders it (apply_chat_template with tokenize=False).
+ * MII_ERR_UNSUPPORTED if the model has no template or the template uses a Jinja feature libmii does
+ * not implement; MII_ERR_INVALID_FORMAT if the template is malformed, fails while rendering, or exceeds
+ * the rendering limits; MII_ERR_INVALID_ARGUMENT if the template rejects the conversation
+ * (raise_exception, e.g. roles that do not alternate), with its message. Thread-safe. */
 MII_API mii_status mii_apply_chat_template(const mii_model *model, const mii_chat_message *messages, size_t n_messages,
                                            int32_t add_generation_prompt, char *buf, size_t capacity, size_t *needed);
 

@@ -22,10 +22,23 @@ final class ChatTemplateTests: XCTestCase {
         }
     }
 
-    func testUnknownTemplateIsAnError() throws {
-        let t = ChatTemplate(source: "{{ messages }}", tokenizer: nil)
+    func testUnsupportedTemplateIsAnError() throws {
+        let t = ChatTemplate(source: "{% include 'other.jinja' %}", tokenizer: nil)
         XCTAssertThrowsError(try t.apply([ChatMessage(role: "user", content: "hi")])) { e in
             XCTAssertEqual((e as? MIIError)?.code, .unsupported)
         }
+    }
+
+    func testMalformedTemplateIsAFormatError() throws {
+        let t = ChatTemplate(source: "{% for m in messages %}{{ m.content }}", tokenizer: nil)
+        XCTAssertThrowsError(try t.apply([ChatMessage(role: "user", content: "hi")])) { e in
+            XCTAssertEqual((e as? MIIError)?.code, .invalidFormat)
+        }
+    }
+
+    func testAnyTemplateRenders() throws {
+        let t = ChatTemplate(source: "{% for m in messages %}[{{ m.role|upper }}] {{ m.content }}\n{% endfor %}", tokenizer: nil)
+        XCTAssertEqual(try t.apply([ChatMessage(role: "user", content: "hi"), ChatMessage(role: "assistant", content: "yo")]),
+                       "[USER] hi\n[ASSISTANT] yo\n")
     }
 }

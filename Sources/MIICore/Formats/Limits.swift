@@ -55,3 +55,22 @@ extension Limits {
     /// Shards of one sharded safetensors checkpoint.
     public static let maxSafetensorsShards = 4096
 }
+
+extension Limits {
+    /// A chat template's source, in bytes (real ones are under 20 KiB).
+    public static let maxJinjaTemplateBytes = 1 << 20
+    /// Nesting of blocks and expressions in a chat template (parser recursion).
+    public static let maxJinjaNesting = 100
+    /// Depth of evaluation while rendering: nested expressions, blocks and macro calls together.
+    public static let maxJinjaRecursion = 256
+    /// Nested lists/dicts printed or serialized by a template.
+    public static let maxJinjaValueDepth = 128
+    /// Evaluation steps (expressions, statements, loop iterations) of one render.
+    public static let maxJinjaSteps = 10_000_000
+    /// Rendered output, and any single string a template builds, in bytes.
+    public static let maxJinjaOutputBytes = 64 << 20
+    /// Elements of one list a template builds (`range`, list repetition); jinja2's sandbox allows
+    /// ranges of 100,000.
+    public static let maxJinjaRange = 100_000
+    public static let maxJinjaListCount = 1 << 22
+}

@@ -8,18 +8,25 @@ public struct ChatMessage: Sendable, Equatable {
     }
 }
 
-/// Applies a model's chat template. GGUF files carry a Jinja template; this recognizes the common
-/// families by their markers and renders them natively (ChatML, Llama-2 [INST], Llama-3 headers,
-/// Zephyr/Phi-3 role tags), including a default system prompt the template inserts.
+/// Applies a model's chat template: the Jinja source from the GGUF (`tokenizer.chat_template`) or
+/// tokenizer_config.json, rendered by libmii's Jinja interpreter (Generation/Jinja) the way Hugging Face
+/// transformers renders it with jinja2 (`apply_chat_template(..., tokenize=False)`): same whitespace
+/// options, same variables (`messages`, `add_generation_prompt`, the special tokens), same output.
 public struct ChatTemplate: Sendable {
+    /// A coarse label of the template's format, from its markers (informational only: rendering
+    /// always runs the template itself).
     public enum Family: String, Sendable { case chatml, llama2, llama3, zephyr, unknown }
 
     public let source: String
     public let family: Family
-    /// The system prompt the template adds when the conversation has none (ChatML templates such as
-    /// SmolLM2's do this).
+    /// The system prompt the template appears to add when the conversation has none (ChatML templates
+    /// such as SmolLM2's do this). Informational: the template itself inserts it when rendering.
     public let defaultSystemPrompt: String?
     public let bosText: String
+    public let eosText: String
+    /// The special tokens passed to the template (bos_token, eos_token, unk_token, pad_token).
+    public let specialTokens: [String: String]
+    private let parsed: Result<JinjaTemplate, MIIError>
 
     public init(source: String, tokenizer: Tokenizer?) {
         self.source = source
@@ -34,10 +41,17 @@ public struct ChatTemplate: Sendable {
         } else {
             family = .unknown
         }
-        if let bos = tokenizer?.bosId { bosText = tokenizer?.tokenText(bos) ?? "" } else { bosText = "" }
+        var special: [String: String] = [:]
+        if let tok = tokenizer {
+            for (name, id) in [("bos_token", tok.bosId), ("eos_token", tok.eosId), ("unk_token", tok.unkId), ("pad_token", tok.padId)] {
+                if let id { special[name] = tok.tokenText(id) }
+            }
+        }
+        specialTokens = special
+        bosText = special["bos_token"] ?? ""
+        eosText = special["eos_token"] ?? ""
         // A literal default system message in the template, e.g.
         // "{{ '<|im_start|>system\nYou are a helpful AI assistant ...<|im_end|>\n' }}"
-        // The newline may be a real one or a Jinja escape ("\\n") inside the string literal.
         var sys: String? = nil
         if family == .chatml {
             for marker in ["<|im_start|>system\n", "<|im_start|>system\\n"] {
@@ -52,47 +66,53 @@ public struct ChatTemplate: Sendable {
             }
         }
         defaultSystemPrompt = sys
+        do {
+            parsed = .success(try JinjaTemplate(source))
+        } catch let e as MIIError {
+            parsed = .failure(e)
+        } catch {
+            parsed = .failure(MIIError.format("chat template: \(error)"))
+        }
     }
 
     /// Renders the conversation; with `addGenerationPrompt` the assistant's turn is opened.
     public func apply(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) throws -> String {
-        var out = ""
-        var msgs = messages
-        switch family {
-        case .chatml:
-            if let sys = defaultSystemPrompt, msgs.first?.role != "system" {
-                msgs.insert(ChatMessage(role: "system", content: sys), at: 0)
-            }
-            for m in msgs { out += "<|im_start|>\(m.role)\n\(m.content)<|im_end|>\n" }
-            if addGenerationPrompt { out += "<|im_start|>assistant\n" }
-        case .llama3:
-            out += bosText
-            for m in msgs {
-                out += "<|start_header_id|>\(m.role)<|end_header_id|>\n\n\(m.content.trimmingWhitespace())<|eot_id|>"
-            }
-            if addGenerationPrompt { out += "<|start_header_id|>assistant<|end_header_id|>\n\n" }
-        case .llama2:
-            var system: String? = nil
-            if msgs.first?.role == "system" { system = msgs.removeFirst().content }
-            for m in msgs {
-                if m.role == "user" {
-                    var content = m.content
-                    if let s = system {
-                        content = "<<SYS>>\n\(s)\n<</SYS>>\n\n\(content)"
-                        system = nil
-                    }
-                    out += "\(bosText)[INST] \(content.trimmingWhitespace()) [/INST]"
-                } else if m.role == "assistant" {
-                    out += " \(m.content.trimmingWhitespace()) </s>"
-                }
-            }
-        case .zephyr:
-            for m in msgs { out += "<|\(m.role)|>\n\(m.content)</s>\n" }
-            if addGenerationPrompt { out += "<|assistant|>\n" }
-        case .unknown:
-            throw MIIError.unsupported("this model's chat template is not of a known family")
+        let list = messages.map { m in JSONValue.object([("role", .string(m.role)), ("content", .string(m.content))]) }
+        return try render(messages: list, addGenerationPrompt: addGenerationPrompt)
+    }
+
+    /// Renders arbitrary messages (dicts; content may be a list of parts, messages may carry
+    /// tool_calls, ...) with extra template variables (`tools`, `documents`, `enable_thinking`, ...),
+    /// which override the defaults.
+    public func render(messages: [JSONValue], addGenerationPrompt: Bool,
+                       variables: [String: JSONValue] = [:]) throws -> String {
+        let template = try parsed.get()
+        var context: [String: JSONValue] = [:]
+        for (k, v) in specialTokens { context[k] = .string(v) }
+        // transformers passes these explicitly, as None when absent.
+        context["tools"] = .null
+        context["documents"] = .null
+        context["messages"] = .array(messages.map(Self.aliasReasoning))
+        context["add_generation_prompt"] = .bool(addGenerationPrompt)
+        for (k, v) in variables { context[k] = v }
+        return try template.render(context)
+    }
+
+    /// transformers copies a message's reasoning (`reasoning_content`, `thinking` or `reasoning`) under
+    /// both `thinking` (first) and `reasoning_content` (last), since templates read either name.
+    static func aliasReasoning(_ message: JSONValue) -> JSONValue {
+        guard case .object(let members) = message else { return message }
+        var reasoning: JSONValue? = nil
+        for key in ["reasoning_content", "thinking", "reasoning"] {
+            if let v = message[key], !v.isNull { reasoning = v; break }
         }
-        return out
+        guard let r = reasoning else { return message }
+        var out: [(String, JSONValue)] = [("thinking", r)]
+        for (k, v) in members {
+            if let i = out.firstIndex(where: { $0.0 == k }) { out[i].1 = v } else { out.append((k, v)) }
+        }
+        if let i = out.firstIndex(where: { $0.0 == "reasoning_content" }) { out[i].1 = r } else { out.append(("reasoning_content", r)) }
+        return .object(out)
     }
 }
 
