@@ -85,7 +85,7 @@ if [ "$BUDGET" = replay ]; then
   for d in "fuzz/crashers/$T" "fuzz/corpus/$T"; do
     while IFS= read -r -d '' f; do files+=("$f"); done < <(find "$d" -type f ! -name '*.md' -print0 | sort -z)
   done
-  if [ ${#files[@]} -eq 0 ]; then echo "fuzz $T: replay of 0 inputs, result ok"; exit 0; fi
+  if [ ${#files[@]} -eq 0 ]; then echo "fuzz $T: replay of 0 committed inputs, result ok"; exit 0; fi
   if nice -n "$NICE" "$BIN" "${common[@]}" "$@" "${files[@]}" >>"$LOG" 2>&1; then
     echo "fuzz $T: replay of ${#files[@]} committed inputs, result ok"
     exit 0
@@ -105,10 +105,19 @@ while kill -0 "$pid" 2>/dev/null; do
   if [ -r "/proc/$pid/stat" ]; then
     read -r -a st < <(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null || echo)
     if [ ${#st[@]} -gt 13 ]; then cpu=$(( (st[11] + st[12]) / tck )); fi
-    if [ "$cpu" -ge "$BUDGET" ]; then kill -INT "$pid" 2>/dev/null || true; break; fi
+    if [ "$cpu" -ge "$BUDGET" ]; then break; fi
   fi
   sleep 1
 done
+# SIGTERM, not SIGINT: a background job of a non-interactive shell starts with SIGINT ignored, and
+# libFuzzer treats both alike (final stats, exit). Repeated, as a signal that arrives before
+# libFuzzer installs its handler (while vocabularies load) is lost.
+for _ in $(seq 60); do
+  kill -0 "$pid" 2>/dev/null || break
+  kill -TERM "$pid" 2>/dev/null || true
+  sleep 1
+done
+kill -KILL "$pid" 2>/dev/null || true
 rc=0
 wait "$pid" || rc=$?
 execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$LOG" | grep -oE '[0-9]+$' | tail -1 || true)
@@ -118,8 +127,9 @@ ft=$(grep -oE 'ft: [0-9]+' <<<"$covline" | grep -oE '[0-9]+' || echo '?')
 [ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+' <<<"$covline" | tr -d '#' || echo '?')
 found=$(grep -lE "ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|SUMMARY: |fuzz invariant|Fatal error" "$LOG" || true)
 result=ok
-# libFuzzer exits 0 when it stops on -max_total_time or SIGINT; anything else is a finding.
-if [ -n "$found" ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ] && [ "$rc" -ne 72 ]; }; then result=FAIL; fi
+# libFuzzer exits 0 on -max_total_time, 72 when interrupted (SIGINT/SIGTERM); 143 is a SIGTERM
+# before its handler was set; anything else is a finding.
+if [ -n "$found" ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 72 ] && [ "$rc" -ne 143 ] && [ "$rc" -ne 130 ]; }; then result=FAIL; fi
 if [ "$result" = FAIL ]; then
   grep -E "ERROR|SUMMARY|fuzz invariant|Fatal error|deadly signal|Test unit written" "$LOG" | head -20
 fi
