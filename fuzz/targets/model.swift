@@ -1,0 +1,23 @@
+// Whole model load from GGUF bytes (reader, architecture and shape checks, tokenizer, chat
+// template); a model that loads must also run: two tokens are evaluated in a small session.
+// libfuzzer: -max_len=524288
+@testable import MIICore
+
+func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
+    guard let file = try? MappedFile(copying: bytes, name: "fuzz.gguf") else { return }
+    var opts = ModelOptions()
+    opts.threads = 1
+    guard let model = try? Model(file: file, options: opts) else { return }
+    let ids = (try? model.tokenizer.encode("Hi there", addSpecial: true, parseSpecial: true)) ?? []
+    _ = model.tokenizer.decode(ids, skipSpecial: false)
+    _ = try? model.chatTemplate?.apply([ChatMessage(role: "user", content: "Hi")])
+    for key in model.gguf.metadataKeys { _ = model.metadataText(key) }
+    var sopts = SessionOptions()
+    sopts.contextLength = 8
+    sopts.threads = 1
+    guard let session = try? Session(model: model, options: sopts) else { return }
+    let prompt = Array(ids.prefix(2)).filter { $0 >= 0 && Int($0) < model.vocabSize }
+    if let logits = try? session.evaluate(prompt.isEmpty ? [0] : prompt), logits.count != model.vocabSize {
+        fuzzFail("evaluate returned \(logits.count) logits for a vocabulary of \(model.vocabSize)")
+    }
+}
