@@ -137,7 +137,7 @@ extension Model {
             throw MIIError.format("token classification returned \(logits.count) logits for \(ids.count) tokens")
         }
         let nLabels = logits.count / ids.count
-        let special = ids.map { tok.isControl($0) }
+        let special = ids.map { tok.isControl($0) && $0 != tok.unkId }  // [UNK] is a word, as in transformers
         let spans = TextAlignment.align(ids: ids, skip: special, text: text, tokenizer: tok)
         var out: [TokenLabel] = []
         for i in ids.indices where !special[i] {
@@ -167,7 +167,7 @@ extension Model {
         let nQuestion = tok.encodeWithTypes(question, addSpecial: false, parseSpecial: false).ids.count
         var allowed = [Bool](repeating: false, count: ids.count)
         var seen = 0
-        for i in ids.indices where !tok.isControl(ids[i]) {
+        for i in ids.indices where !tok.isControl(ids[i]) || ids[i] == tok.unkId {
             if seen >= nQuestion { allowed[i] = true }
             seen += 1
         }
