@@ -273,6 +273,25 @@ MII_API mii_status mii_generate(mii_session *session, const char *prompt, const 
 MII_API mii_status mii_generate_tokens(mii_session *session, const int32_t *prompt, size_t n_prompt,
                                        const mii_generate_params *params, mii_generate_result *result);
 
+/* ---- encoder task heads (fill-mask, classification, question answering) ----------------------
+ * Runs a task head of an encoder checkpoint (BERT, RoBERTa, XLM-R, DistilBERT) on a JSON object and
+ * writes a JSON array shaped like the transformers pipeline's output for that task, NUL-terminated,
+ * with the two-call idiom of mii_model_meta (*needed = bytes including the NUL; a NULL or too small
+ * buf returns MII_ERR_BUFFER_TOO_SMALL). Scores are softmax probabilities (classification: the
+ * checkpoint's function: softmax, sigmoid, or raw logits for regression); character offsets
+ * count Unicode code points of the input (Python str indices), null when a token cannot be aligned.
+ *   "fill-mask"            {"text", "top_k" (default 5)}
+ *                          -> [{"score","token","token_str","sequence"}] (several masks: one list per mask)
+ *   "text-classification"  {"text", "top_k" (default 0: all labels)} -> [{"label","score"}], best first
+ *   "token-classification" {"text"} -> [{"entity","score","index","word","start","end"}]
+ *                          (no aggregation, special tokens skipped, label "O" left out)
+ *   "question-answering"   {"question", "context", "top_k" (default 1), "max_answer_len" (default 15)}
+ *                          -> [{"score","start","end","answer","token_start","token_end"}], best first
+ * MII_ERR_UNSUPPORTED: a decoder model, or a checkpoint without the task's head.
+ * MII_ERR_INVALID_ARGUMENT: unknown task, malformed JSON, missing keys, no mask token, too long input. */
+MII_API mii_status mii_run_task(const mii_model *model, const char *task, const char *input_json,
+                                char *buf, size_t capacity, size_t *needed);
+
 #ifdef __cplusplus
 }
 #endif

@@ -685,3 +685,62 @@ public func export_generate_tokens(_ s: OpaquePointer?, _ prompt: UnsafePointer<
         }
     }
 }
+
+// MARK: - encoder tasks
+
+/// Runs an encoder task head on a JSON request and writes a JSON array shaped like the transformers
+/// pipeline's output (two-call idiom like mii_model_meta).
+@c(mii_run_task)
+public func export_run_task(_ m: OpaquePointer?, _ task: UnsafePointer<CChar>?, _ input: UnsafePointer<CChar>?,
+                            _ buf: UnsafeMutablePointer<CChar>?, _ capacity: Int,
+                            _ needed: UnsafeMutablePointer<Int>?) -> mii_status {
+    guarded {
+        let box = try Handles.get(m, ModelBox.self)
+        let name = try cString(task, "task")
+        let request = try JSONValue.parse(try cString(input, "input_json"), context: "input_json")
+        guard case .object = request else { throw argument("input_json must be a JSON object") }
+        func text(_ key: String) throws -> String {
+            guard let v = request[key] else { throw argument("\(name) needs \"\(key)\" in input_json") }
+            guard let s = v.string else { throw argument("\"\(key)\" must be a string") }
+            return s
+        }
+        func int(_ key: String, _ fallback: Int) throws -> Int {
+            guard let v = request[key], !v.isNull else { return fallback }
+            guard let i = v.int, i >= 0, i <= 1 << 20 else { throw argument("\"\(key)\" must be a non-negative integer") }
+            return Int(i)
+        }
+        func num(_ f: Float) -> JSONValue { .number(Double(f)) }
+        func optInt(_ i: Int?) -> JSONValue { i.map { .int(Int64($0)) } ?? .null }
+        let model = box.model
+        let out: JSONValue
+        switch name {
+        case "fill-mask":
+            let rows = try model.fillMask(try text("text"), topK: try int("top_k", 5))
+            let lists = rows.map { row in
+                JSONValue.array(row.map { .object([("score", num($0.score)), ("token", .int(Int64($0.token))),
+                                                   ("token_str", .string($0.tokenString)), ("sequence", .string($0.sequence))]) })
+            }
+            out = lists.count == 1 ? lists[0] : .array(lists)
+        case "text-classification":
+            out = .array(try model.classify(try text("text"), topK: try int("top_k", 0)).map {
+                .object([("label", .string($0.label)), ("score", num($0.score))])
+            })
+        case "token-classification":
+            out = .array(try model.classifyTokens(try text("text")).map {
+                .object([("entity", .string($0.entity)), ("score", num($0.score)), ("index", .int(Int64($0.index))),
+                         ("word", .string($0.word)), ("start", optInt($0.start)), ("end", optInt($0.end))])
+            })
+        case "question-answering":
+            out = .array(try model.answer(question: try text("question"), context: try text("context"),
+                                          topK: max(1, try int("top_k", 1)),
+                                          maxAnswerLength: max(1, try int("max_answer_len", 15))).map {
+                .object([("score", num($0.score)), ("start", optInt($0.start)), ("end", optInt($0.end)),
+                         ("answer", .string($0.text)), ("token_start", .int(Int64($0.tokenStart))),
+                         ("token_end", .int(Int64($0.tokenEnd)))])
+            })
+        default:
+            throw argument("unknown task '\(name)' (fill-mask, text-classification, token-classification, question-answering)")
+        }
+        return try writeText(out.jsonText, buf, capacity, needed)
+    }
+}

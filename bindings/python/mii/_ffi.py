@@ -225,6 +225,7 @@ FUNCTIONS = {
     "mii_model_token_is_eog": (c_int32, [mii_model_p, c_int32]),
     "mii_model_architecture": (mii_status, [mii_model_p, c_char_p, c_size_t, _size_p]),
     "mii_model_meta": (mii_status, [mii_model_p, c_char_p, c_char_p, c_size_t, _size_p]),
+    "mii_run_task": (mii_status, [mii_model_p, c_char_p, c_char_p, c_char_p, c_size_t, _size_p]),
     # tokenizer
     "mii_tokenize": (mii_status, [mii_model_p, c_char_p, c_size_t, c_uint32, _i32_p, c_size_t, _size_p]),
     "mii_detokenize": (mii_status, [mii_model_p, _i32_p, c_size_t, c_uint32, c_char_p, c_size_t, _size_p]),

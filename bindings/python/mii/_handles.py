@@ -258,6 +258,17 @@ class Model(_OwnedHandle):
         """A GGUF metadata value as text; InvalidArgumentError if the key does not exist."""
         return call_text(lib.mii_model_meta, self.handle, key.encode("utf-8"), guess=256)
 
+    def run_task(self, task: str, **inputs):
+        """Runs an encoder task head ("fill-mask", "text-classification", "token-classification",
+        "question-answering") and returns the parsed list, shaped like the transformers pipeline's
+        output. inputs: text / top_k, or question / context / top_k (see mii_run_task in mii.h)."""
+        import json
+        if not isinstance(task, str):
+            raise InvalidArgumentError(f"task must be a str (got {type(task).__name__})", _ffi.MII_ERR_INVALID_ARGUMENT)
+        request = json.dumps({k: v for k, v in inputs.items() if v is not None})
+        return json.loads(call_text(lib.mii_run_task, self.handle, task.encode("utf-8"), request.encode("utf-8"),
+                                    guess=4096))
+
     # tokenizer
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
         if not isinstance(text, str):

