@@ -265,7 +265,7 @@ class Pipeline:
 
     def __call__(self, *args, **kwargs):
         """Runs the pipeline's task, called as the transformers pipeline of that task:
-        text-generation: ``pipe(prompt_or_prompts, max_new_tokens=..., ...)`` (see ``generate``);
+        text-generation: ``pipe(prompt_or_prompts, max_new_tokens=..., ...)`` (see ``_generate_texts``);
         fill-mask: ``pipe("Paris is the [MASK] of France.", top_k=5)``;
         text-classification: ``pipe(text, top_k=None)`` (None: all labels, best first; 1: the best);
         token-classification: ``pipe(text)`` (aggregation_strategy "none", label "O" ignored);
@@ -274,7 +274,7 @@ class Pipeline:
         A list of texts gives a list of results."""
         task = self.task
         if task == "text-generation":
-            return self.generate(*args, **kwargs)
+            return self._generate_texts(*args, **kwargs)
         if task == "feature-extraction":
             return self.encode(*args, **kwargs)
         if task == "question-answering":
@@ -305,7 +305,7 @@ class Pipeline:
             InvalidArgumentError("token-classification supports aggregation_strategy='none' only"))
         return self.model.run_task(task, text=inputs, **_no_more(kwargs))
 
-    def generate(self, prompts, max_new_tokens: int | None = None, do_sample: bool | None = None,
+    def _generate_texts(self, prompts, max_new_tokens: int | None = None, do_sample: bool | None = None,
                  temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
                  min_p: float | None = None, repetition_penalty: float | None = None,
                  seed: int | None = None, stop: str | Sequence[str] | None = None, ignore_eos: bool = False,

@@ -40,7 +40,7 @@ def test_encode_matches_sentence_transformers(minilm):
 
 def test_encoder_models_do_not_generate(minilm):
     with pytest.raises(mii.UnsupportedError) as e:
-        minilm("hello", max_new_tokens=2)
+        minilm.generate("hello", max_new_tokens=2)
     assert "encoder" in str(e.value)
     assert minilm.model.sentence_embedding_length == 384
     assert minilm.model.architecture == "bert"
