@@ -8,10 +8,15 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     var opts = ModelOptions()
     opts.threads = 1
     guard let model = try? Model(file: file, options: opts) else { return }
-    let ids = (try? model.tokenizer.encode("Hi there", addSpecial: true, parseSpecial: true)) ?? []
-    _ = model.tokenizer.decode(ids, skipSpecial: false)
+    // A GGUF model always has a tokenizer (only Hugging Face folders may lack one).
+    guard let tok = model.tokenizer, let gguf = model.gguf else {
+        fuzzFail("a GGUF model loaded without its tokenizer or GGUF file")
+        return
+    }
+    let ids = (try? tok.encode("Hi there", addSpecial: true, parseSpecial: true)) ?? []
+    _ = tok.decode(ids, skipSpecial: false)
     _ = try? model.chatTemplate?.apply([ChatMessage(role: "user", content: "Hi")])
-    for key in model.gguf.metadataKeys { _ = model.metadataText(key) }
+    for key in gguf.metadataKeys { _ = model.metadataText(key) }
     var sopts = SessionOptions()
     sopts.contextLength = 8
     sopts.threads = 1
