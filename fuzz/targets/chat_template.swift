@@ -2,7 +2,7 @@
 // then role/content pairs; the first byte of the template part also picks the generation prompt.
 // The tokenizer (for the BOS text) is the first of MII_FUZZ_VOCABS.
 // vocabularies: first
-// libfuzzer: -max_len=16384
+// libfuzzer: -max_len=16384 -malloc_limit_mb=128
 @testable import MIICore
 
 func fuzzOne(_ bytes: UnsafeRawBufferPointer) {

@@ -3,7 +3,7 @@
 // (mostly in range) or, with flag 4, raw 4-byte ids. Streaming must give the same text as decoding
 // the same pieces at once.
 // vocabularies: all
-// libfuzzer: -max_len=4096
+// libfuzzer: -max_len=4096 -malloc_limit_mb=128
 @testable import MIICore
 
 func fuzzOne(_ bytes: UnsafeRawBufferPointer) {

@@ -1,6 +1,6 @@
 // GGUF reader: header, metadata, tensor table. Every accessor is called on every key, and every
 // tensor's data range is touched (it must lie inside the file).
-// libfuzzer: -max_len=65536
+// libfuzzer: -max_len=65536 -malloc_limit_mb=64
 @testable import MIICore
 
 func fuzzOne(_ bytes: UnsafeRawBufferPointer) {

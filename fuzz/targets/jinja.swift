@@ -5,7 +5,7 @@
 // templates into errors, not hangs or memory exhaustion.
 // requires: struct JinjaTemplate in Sources/MIICore
 // vocabularies: first
-// libfuzzer: -max_len=32768
+// libfuzzer: -max_len=32768 -malloc_limit_mb=128
 @testable import MIICore
 
 // Built per input, not a global: LeakSanitizer cannot see pointers inside Swift's tagged enum

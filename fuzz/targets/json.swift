@@ -1,6 +1,6 @@
 // The JSON parser under tokenizer.json, config.json and safetensors headers. A parsed document is
 // walked completely (every accessor on every node).
-// libfuzzer: -max_len=65536
+// libfuzzer: -max_len=65536 -malloc_limit_mb=64
 @testable import MIICore
 
 func fuzzOne(_ bytes: UnsafeRawBufferPointer) {

@@ -1,6 +1,6 @@
 // Whole model load from GGUF bytes (reader, architecture and shape checks, tokenizer, chat
 // template); a model that loads must also run: two tokens are evaluated in a small session.
-// libfuzzer: -max_len=524288
+// libfuzzer: -max_len=524288 -malloc_limit_mb=256
 @testable import MIICore
 
 func fuzzOne(_ bytes: UnsafeRawBufferPointer) {

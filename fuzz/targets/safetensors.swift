@@ -1,6 +1,6 @@
 // safetensors header reader: length prefix, JSON header, dtypes, shapes, offsets, overlaps. Every
 // tensor's data range is touched (it must lie inside the file).
-// libfuzzer: -max_len=65536
+// libfuzzer: -max_len=65536 -malloc_limit_mb=64
 @testable import MIICore
 
 func fuzzOne(_ bytes: UnsafeRawBufferPointer) {

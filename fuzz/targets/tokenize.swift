@@ -2,7 +2,7 @@
 // vocab-only GGUFs, listed in MII_FUZZ_VOCABS by run.sh). Byte 0 picks the vocabulary, byte 1 the
 // flags; the rest is the text. Ids must be in range and decode without trouble.
 // vocabularies: all
-// libfuzzer: -max_len=4096
+// libfuzzer: -max_len=4096 -malloc_limit_mb=128
 @testable import MIICore
 
 func fuzzOne(_ bytes: UnsafeRawBufferPointer) {

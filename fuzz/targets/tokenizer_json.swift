@@ -2,7 +2,7 @@
 // work. The input is split at 0x00 bytes (JSON text never holds a raw NUL): tokenizer.json, then
 // optionally tokenizer_config.json, then a text to encode and decode.
 // requires: fromHuggingFace(tokenizerJSON in Sources/MIICore
-// libfuzzer: -max_len=262144
+// libfuzzer: -max_len=262144 -malloc_limit_mb=128
 @testable import MIICore
 
 func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
