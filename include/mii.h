@@ -292,6 +292,33 @@ MII_API mii_status mii_generate_tokens(mii_session *session, const int32_t *prom
 MII_API mii_status mii_run_task(const mii_model *model, const char *task, const char *input_json,
                                 char *buf, size_t capacity, size_t *needed);
 
+/* ==== Batched decoding ======================================================================= */
+/* Several sequences decoded together: one step feeds one token of each given session through the
+ * model as one batch, so the weights are read once per step for all of them (continuous batching:
+ * the caller chooses which sessions take part in each step, so sequences join and leave between
+ * steps). Each session keeps its own cache; prompts are evaluated per session with mii_session_eval.
+ * A batch is used by one thread at a time; the sessions of a step must not be in another call. */
+typedef struct mii_batch mii_batch;
+
+typedef struct mii_batch_params {
+    size_t size;            /* sizeof(mii_batch_params); set by mii_batch_default_params() */
+    int32_t max_sequences;  /* sessions per step, 1..256; default 8 */
+    int32_t n_threads;      /* 0 = the model's default */
+    int32_t precision;      /* mii_precision; MII_PRECISION_DEFAULT = the model's */
+} mii_batch_params;
+
+MII_API void mii_batch_default_params(mii_batch_params *params);
+/* params may be NULL. The batch holds a reference to the model. MII_ERR_UNSUPPORTED for encoders. */
+MII_API mii_status mii_batch_create(mii_model *model, const mii_batch_params *params, mii_batch **out_batch);
+/* NULL is a no-op returning MII_OK. */
+MII_API mii_status mii_batch_free(mii_batch *batch);
+/* One step: appends tokens[i] to sessions[i] for i < n_sessions (1..max_sequences distinct sessions of
+ * the batch's model, each with room for one more token) and computes each one's logits, read with
+ * mii_session_logits (one row). On error no session changes: MII_ERR_INVALID_TOKEN,
+ * MII_ERR_CONTEXT_FULL, MII_ERR_BUSY (a session is in another call), MII_ERR_INVALID_ARGUMENT. */
+MII_API mii_status mii_batch_decode(mii_batch *batch, mii_session *const *sessions, const int32_t *tokens,
+                                    size_t n_sessions);
+
 #ifdef __cplusplus
 }
 #endif

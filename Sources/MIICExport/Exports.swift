@@ -21,6 +21,12 @@ final class ModelBox {
 }
 
 /// What a `mii_session*` points to.
+final class BatchBox {
+    let decoder: BatchDecoder
+    let busy = BusyFlag()
+    init(_ d: BatchDecoder) { decoder = d }
+}
+
 final class SessionBox {
     let session: Session
     let busy = BusyFlag()
@@ -742,5 +748,72 @@ public func export_run_task(_ m: OpaquePointer?, _ task: UnsafePointer<CChar>?, 
             throw argument("unknown task '\(name)' (fill-mask, text-classification, token-classification, question-answering)")
         }
         return try writeText(out.jsonText, buf, capacity, needed)
+    }
+}
+
+// MARK: - batched decoding
+
+@c(mii_batch_default_params)
+public func export_batch_default_params(_ p: UnsafeMutablePointer<mii_batch_params>?) {
+    guard let p else { return }
+    p.pointee = mii_batch_params(size: MemoryLayout<mii_batch_params>.size, max_sequences: 8, n_threads: 0,
+                                 precision: MII_PRECISION_DEFAULT.rawValue)
+}
+
+@c(mii_batch_create)
+public func export_batch_create(_ m: OpaquePointer?, _ params: UnsafePointer<mii_batch_params>?,
+                                _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mii_status {
+    guarded {
+        guard let out else { throw argument("out_batch is NULL") }
+        out.pointee = nil
+        let box = try Handles.get(m, ModelBox.self)
+        var d = mii_batch_params()
+        export_batch_default_params(&d)
+        let p = try readParams(params, defaults: d, name: "mii_batch_params")
+        let decoder = try BatchDecoder(model: box.model, maxSequences: Int(p.max_sequences),
+                                       threads: Int(p.n_threads), mode: try precision(p.precision, allowDefault: true))
+        out.pointee = Handles.register(BatchBox(decoder))
+        return MII_OK
+    }
+}
+
+@c(mii_batch_free)
+public func export_batch_free(_ b: OpaquePointer?) -> mii_status {
+    guarded {
+        guard let b else { return MII_OK }
+        let box = try Handles.get(b, BatchBox.self)
+        guard box.busy.tryAcquire() else { throw ExportError(MII_ERR_BUSY, "the batch is in use by another call") }
+        try Handles.release(b, BatchBox.self)
+        return MII_OK
+    }
+}
+
+@c(mii_batch_decode)
+public func export_batch_decode(_ b: OpaquePointer?, _ sessions: UnsafePointer<OpaquePointer?>?,
+                                _ tokens: UnsafePointer<Int32>?, _ n: Int) -> mii_status {
+    guarded {
+        let batch = try Handles.get(b, BatchBox.self)
+        guard batch.busy.tryAcquire() else { throw ExportError(MII_ERR_BUSY, "the batch is in use by another call") }
+        defer { batch.busy.release() }
+        guard n >= 1, n <= batch.decoder.maxSequences else {
+            throw argument("n_sessions must be in 1...\(batch.decoder.maxSequences) (got \(n))")
+        }
+        guard let sessions else { throw argument("sessions is NULL") }
+        let ids = try tokenArray(tokens, n, "tokens")
+        var boxes: [SessionBox] = []
+        defer { for s in boxes { s.busy.release() } }
+        for i in 0..<n {
+            let box = try Handles.get(sessions[i], SessionBox.self)
+            if boxes.contains(where: { $0 === box }) { throw argument("session \(i) appears twice") }
+            guard box.busy.tryAcquire() else { throw ExportError(MII_ERR_BUSY, "session \(i) is in use by another call") }
+            boxes.append(box)
+        }
+        let logits = try batch.decoder.step(boxes.map(\.session), tokens: ids)
+        let v = batch.decoder.model.vocabSize
+        for (i, box) in boxes.enumerated() {
+            box.logits.assign(Array(logits[(i * v)..<((i + 1) * v)]))
+            box.logitRows = 1
+        }
+        return MII_OK
     }
 }

@@ -78,6 +78,40 @@ enum Bench {
         return rows
     }
 
+    /// Batched decoding: `n` sequences (each after its own `promptSize`-token prompt, evaluated
+    /// untimed) decode `gen` greedy tokens together, one BatchDecoder step per token. tok/s counts the
+    /// tokens of all sequences.
+    static func runParallel(model: Model, n: Int, threads: Int, mode: PrecisionMode, promptSize: Int, gen: Int,
+                            repeats: Int) throws -> Row {
+        let decoder = try BatchDecoder(model: model, maxSequences: n, threads: threads, mode: mode)
+        var so = SessionOptions()
+        so.contextLength = promptSize + gen + 8
+        so.mode = mode
+        let sessions = try (0..<n).map { _ in try decoder.makeSession(options: so) }
+        // Different prompts per sequence: the benchmark text from different offsets.
+        let long = try promptTokens(model, promptSize + 7 * n)
+        var samples: [Double] = []
+        for _ in 0..<repeats {
+            var next: [Int32] = []
+            for (i, s) in sessions.enumerated() {
+                s.reset()
+                let logits = try s.evaluate(Array(long[(7 * i)..<(7 * i + promptSize)]))
+                next.append(logits.withUnsafeBufferPointer { Sampler.argmax($0) })
+            }
+            let v = model.vocabSize
+            let t = now()
+            for _ in 0..<gen {
+                let logits = try decoder.step(sessions, tokens: next)
+                next = logits.withUnsafeBufferPointer { p in
+                    (0..<n).map { Sampler.argmax(UnsafeBufferPointer(rebasing: p[($0 * v)..<(($0 + 1) * v)])) }
+                }
+            }
+            samples.append(Double(n * gen) / (now() - t))
+        }
+        return Row(name: "tg\(gen)x\(n)@\(promptSize)", threads: threads, tokPerSec: median(samples), runs: repeats,
+                   samples: samples)
+    }
+
     /// Peak resident set (VmHWM) in MiB.
     static func peakRSSMiB() -> Double {
         guard let f = fopen("/proc/self/status", "r") else { return 0 }

@@ -21,8 +21,10 @@ commands:
   info     [MODEL] [--mode precise|fast] [--quantize ...]
       Architecture, shapes, tensor types, tokenizer, and the kernels and threads libmii would use.
   bench    [--model PATH] [--prompt-tokens N[,N...]] [--gen-tokens N] [--threads N[,N...]]
-           [--mode precise|fast] [--quantize ...] [--repeat R] [--prompt-file F] [--json]
-      Prefill and decode speed (tokens/s), ms per token, load time and peak memory.
+           [--mode precise|fast] [--quantize ...] [--repeat R] [--prompt-file F] [--parallel N[,N...]]
+           [--json]
+      Prefill and decode speed (tokens/s), ms per token, load time and peak memory. --parallel N adds
+      batched decoding: N sequences decoded together (aggregate tokens/s).
 
 MODEL / --model is a GGUF file or a Hugging Face folder (config.json, safetensors, tokenizer.json);
 --quantize turns a folder's float weights into 8/4-bit blocks at load (auto: Q8_0 in fast mode).
@@ -283,7 +285,7 @@ func cmdInfo(_ argv: [String]) throws -> Int32 {
 }
 
 func cmdBench(_ argv: [String]) throws -> Int32 {
-    let a = try Args(argv, valued: ["model", "prompt-tokens", "gen-tokens", "threads", "mode", "quantize", "repeat", "prompt-file"],
+    let a = try Args(argv, valued: ["model", "prompt-tokens", "gen-tokens", "threads", "mode", "quantize", "repeat", "prompt-file", "parallel"],
                      boolean: ["json"])
     if let f = a.string("prompt-file") {
         guard let text = readTextFile(f), !text.isEmpty else { throw MIIError.io("cannot read prompt file '\(f)'") }
@@ -294,6 +296,7 @@ func cmdBench(_ argv: [String]) throws -> Int32 {
     let gen = try a.int("gen-tokens", 1...65536) ?? 128
     let threadList = try a.intList("threads", 1...1024) ?? [Hardware.physicalCores]
     let repeats = try a.int("repeat", 1...1000) ?? 3
+    let parallel = try a.intList("parallel", 1...256) ?? []
     var mode = PrecisionMode.precise
     if let m = a.string("mode") {
         guard let v = PrecisionMode(rawValue: m) else { throw UsageError(message: "--mode expects 'precise' or 'fast'") }
@@ -314,6 +317,10 @@ func cmdBench(_ argv: [String]) throws -> Int32 {
         so.mode = mode
         let session = try Session(model: model, options: so)
         rows += try Bench.run(model: model, session: session, promptSizes: promptSizes, gen: gen, repeats: repeats)
+        for n in parallel {
+            rows.append(try Bench.runParallel(model: model, n: n, threads: threads, mode: mode,
+                                              promptSize: promptSizes.first ?? 128, gen: gen, repeats: repeats))
+        }
     }
     let rss = Bench.peakRSSMiB()
     if a.flags.contains("json") {

@@ -58,6 +58,8 @@ extension Limits {
     public static let maxConfigBytes = 16 << 20
     /// Texts per embedding call.
     public static let maxEmbedBatch = 1 << 16
+    /// Sequences one BatchDecoder step may take.
+    public static let maxBatchSequences = 256
 }
 
 extension Limits {

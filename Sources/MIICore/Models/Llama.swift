@@ -94,8 +94,8 @@ public final class LlamaDecoder: @unchecked Sendable {
             let n = min(state.batch, tokens.count - done)
             let chunk = UnsafeBufferPointer(rebasing: tokens[done..<(done + n)])
             let isLast = done + n == tokens.count
-            try forwardChunk(chunk, pos0: startPos + done, state: state, pool: pool, mode: mode,
-                             shouldCancel: shouldCancel)
+            try forwardChunk(chunk, rows: .sequence(state, pos0: startPos + done), work: state, pool: pool,
+                             mode: mode, shouldCancel: shouldCancel)
             if allLogits {
                 head(state, rows: 0..<n, out: logits + done * c.nVocab, pool: pool, mode: mode)
             } else if isLast {
@@ -117,9 +117,43 @@ public final class LlamaDecoder: @unchecked Sendable {
         linear(output, s.xn, rows.count, out, pool: pool, mode: .precise, scratch: s.scratch)
     }
 
+    /// One decode step for several sequences: row i appends `tokens[i]` at `positions[i]` to
+    /// `caches[i]`, and its logits go to `logits[i * n_vocab ..< (i + 1) * n_vocab]`. The weights are
+    /// read once for all rows. `work` holds the activations ([rows, ...]) and attention scores.
+    func forwardBatch(_ tokens: UnsafeBufferPointer<Int32>, positions: [Int], caches: [DecoderState],
+                      work: DecoderState, pool: ThreadPool, mode: PrecisionMode,
+                      logits: UnsafeMutablePointer<Float>) throws {
+        let n = tokens.count
+        try forwardChunk(tokens, rows: .independent(caches, positions: positions), work: work, pool: pool,
+                         mode: mode, shouldCancel: { false })
+        head(work, rows: 0..<n, out: logits, pool: pool, mode: mode)
+    }
+
+    /// Where the rows of a chunk live: consecutive positions of one sequence (prompt processing), or one
+    /// token each of independent sequences (batched decoding).
+    enum ChunkRows {
+        case sequence(DecoderState, pos0: Int)
+        case independent([DecoderState], positions: [Int])
+
+        func position(_ t: Int) -> Int {
+            switch self {
+            case .sequence(_, let p0): return p0 + t
+            case .independent(_, let ps): return ps[t]
+            }
+        }
+
+        func cache(_ t: Int) -> DecoderState {
+            switch self {
+            case .sequence(let s, _): return s
+            case .independent(let cs, _): return cs[t]
+            }
+        }
+    }
+
     /// One chunk of tokens through every layer. Cancellation is checked before each layer's attention
-    /// and MLP, so a long prompt stops within a fraction of one layer's work.
-    private func forwardChunk(_ tokens: UnsafeBufferPointer<Int32>, pos0: Int, state s: DecoderState,
+    /// and MLP, so a long prompt stops within a fraction of one layer's work. Activations live in
+    /// `work`; keys and values go to each row's cache.
+    private func forwardChunk(_ tokens: UnsafeBufferPointer<Int32>, rows: ChunkRows, work s: DecoderState,
                               pool: ThreadPool, mode: PrecisionMode, shouldCancel: () -> Bool) throws {
         let c = config
         let n = tokens.count
@@ -134,7 +168,7 @@ public final class LlamaDecoder: @unchecked Sendable {
         // cos/sin [n, rope_dims/2] for these positions
         let half = c.ropeDims / 2
         for t in 0..<n {
-            let pos = Float(pos0 + t)
+            let pos = Float(rows.position(t))
             for i in 0..<half {
                 let a = pos * invFreq[i]
                 s.ropeCos[t * half + i] = cosf(a)
@@ -148,8 +182,17 @@ public final class LlamaDecoder: @unchecked Sendable {
             }
             try checkCancel()
             linear(L.wq, s.xn, n, s.q, pool: pool, mode: mode, scratch: s.scratch)
-            let kNew = s.keys(layer: li) + pos0 * c.kvDim     // [n, kv_dim] inside the cache
-            let vNew = s.values(layer: li) + pos0 * c.kvDim
+            // New keys/values [n, kv_dim]: written in place in the cache for one sequence, or into the
+            // work state's own cache rows and copied to each sequence's cache below.
+            let kNew: UnsafeMutablePointer<Float>, vNew: UnsafeMutablePointer<Float>
+            switch rows {
+            case .sequence(let cache, let pos0):
+                kNew = cache.keys(layer: li) + pos0 * c.kvDim
+                vNew = cache.values(layer: li) + pos0 * c.kvDim
+            case .independent:
+                kNew = s.keys(layer: 0)
+                vNew = s.values(layer: 0)
+            }
             try checkCancel()
             linear(L.wk, s.xn, n, kNew, pool: pool, mode: mode, scratch: s.scratch)
             try checkCancel()
@@ -159,7 +202,15 @@ public final class LlamaDecoder: @unchecked Sendable {
             if let b = L.bv { addBias(vNew, b, rows: n) }
             applyRope(s.q, heads: c.nHead, n: n, s)
             applyRope(kNew, heads: c.nHeadKV, n: n, s)
-            attention(layer: li, n: n, pos0: pos0, s, pool: pool)
+            if case .independent(let caches, let positions) = rows {
+                for t in 0..<n {
+                    (caches[t].keys(layer: li) + positions[t] * c.kvDim)
+                        .update(from: kNew + t * c.kvDim, count: c.kvDim)
+                    (caches[t].values(layer: li) + positions[t] * c.kvDim)
+                        .update(from: vNew + t * c.kvDim, count: c.kvDim)
+                }
+            }
+            attention(layer: li, n: n, rows: rows, s, pool: pool)
             try checkCancel()
             linear(L.wo, s.attn, n, s.xn, pool: pool, mode: mode, scratch: s.scratch)
             if let b = L.bo { addBias(s.xn, b, rows: n) }
@@ -222,14 +273,22 @@ public final class LlamaDecoder: @unchecked Sendable {
         }
     }
 
-    /// Causal grouped-query attention for the n new tokens; writes s.attn [n, q_dim].
-    private func attention(layer: Int, n: Int, pos0: Int, _ s: DecoderState, pool: ThreadPool) {
+    /// Causal grouped-query attention for the n new tokens, each against its own cache; writes
+    /// s.attn [n, q_dim]. `s.scores` holds [threads, s.maxContext] (at least the longest row).
+    private func attention(layer: Int, n: Int, rows: ChunkRows, _ s: DecoderState, pool: ThreadPool) {
         let c = config
         let hd = c.headDim
         let group = c.nHead / c.nHeadKV
         let scale = 1 / Float(hd).squareRoot()
-        let K = s.keys(layer: layer)
-        let V = s.values(layer: layer)
+        // Per-row cache bases [n] (one sequence: all rows share them).
+        var kBase = [UnsafeMutablePointer<Float>](), vBase = [UnsafeMutablePointer<Float>](), lens = [Int]()
+        kBase.reserveCapacity(n); vBase.reserveCapacity(n); lens.reserveCapacity(n)
+        for t in 0..<n {
+            let cache = rows.cache(t)
+            kBase.append(cache.keys(layer: layer))
+            vBase.append(cache.values(layer: layer))
+            lens.append(rows.position(t) + 1)
+        }
         let items = n * c.nHead
         pool.run { ith, nth in
             let scores = s.scores + ith * s.maxContext
@@ -238,7 +297,8 @@ public final class LlamaDecoder: @unchecked Sendable {
                 let h = item % c.nHead
                 let kvh = h / group
                 let q = s.q + t * c.qDim + h * hd
-                let len = pos0 + t + 1
+                let K = kBase[t], V = vBase[t]
+                let len = lens[t]
                 // Sliding window: position p sees p - window + 1 ... p.
                 let first = c.slidingWindow.map { max(0, len - $0) } ?? 0
                 var mx = -Float.infinity
@@ -359,6 +419,42 @@ extension LlamaDecoder: LanguageModelNetwork {
 
     public func makeState(maxContext: Int, batch: Int, threads: Int) throws -> AnyObject {
         try DecoderState(config: config, maxContext: maxContext, batch: batch, threads: threads)
+    }
+
+    /// A state used for activations only: `batch` rows, attention scores for `maxContext` positions,
+    /// and its layer-0 cache rows as the staging area of new keys/values (its other cache pages
+    /// are never touched, so they cost no resident memory).
+    public func makeBatchWork(maxRows: Int, maxContext: Int, threads: Int) throws -> AnyObject {
+        guard maxRows >= 1 else { throw MIIError.argument("a batch needs at least one row") }
+        return try DecoderState(config: config, maxContext: max(maxRows, maxContext), batch: maxRows, threads: threads)
+    }
+
+    public func forwardBatch(_ tokens: UnsafeBufferPointer<Int32>, positions: [Int], states: [AnyObject],
+                             work: AnyObject, pool: ThreadPool, mode: PrecisionMode,
+                             logits: UnsafeMutablePointer<Float>) throws {
+        let n = tokens.count
+        guard let w = work as? DecoderState, w.config.nEmbd == config.nEmbd else {
+            throw MIIError.argument("batch work does not belong to this model")
+        }
+        guard positions.count == n, states.count == n, n >= 1, n <= w.batch, w.threads >= pool.threads else {
+            throw MIIError.argument("batch of \(n) rows (\(positions.count) positions, \(states.count) states) does not fit a work area of \(w.batch) rows")
+        }
+        var caches: [DecoderState] = []
+        caches.reserveCapacity(n)
+        var seen = Set<ObjectIdentifier>()
+        for i in 0..<n {
+            guard let s = states[i] as? DecoderState, s.config.nEmbd == config.nEmbd, s !== w else {
+                throw MIIError.argument("state \(i) does not belong to this model")
+            }
+            guard seen.insert(ObjectIdentifier(s)).inserted else {
+                throw MIIError.argument("state \(i) appears twice in one batch")
+            }
+            guard positions[i] >= 0, positions[i] < s.maxContext, positions[i] < w.maxContext else {
+                throw MIIError(.contextFull, "row \(i): position \(positions[i]) is outside the context of \(min(s.maxContext, w.maxContext))")
+            }
+            caches.append(s)
+        }
+        try forwardBatch(tokens, positions: positions, caches: caches, work: w, pool: pool, mode: mode, logits: logits)
     }
 
     public func forward(_ tokens: UnsafeBufferPointer<Int32>, startPos: Int, state: AnyObject, pool: ThreadPool,

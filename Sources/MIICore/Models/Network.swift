@@ -14,7 +14,39 @@ public protocol LanguageModelNetwork: AnyObject, Sendable {
     func forward(_ tokens: UnsafeBufferPointer<Int32>, startPos: Int, state: AnyObject, pool: ThreadPool,
                  mode: PrecisionMode, allLogits: Bool, logits: UnsafeMutablePointer<Float>,
                  shouldCancel: () -> Bool) throws
+    /// Working memory for `forwardBatch`: up to `maxRows` sequences whose caches hold up to
+    /// `maxContext` tokens.
+    func makeBatchWork(maxRows: Int, maxContext: Int, threads: Int) throws -> AnyObject
+    /// One decode step for several sequences: row i appends `tokens[i]` at `positions[i]` to
+    /// `states[i]` (distinct states made by `makeState`) and writes its logits to
+    /// `logits[i * vocabSize ..< (i + 1) * vocabSize]`.
+    func forwardBatch(_ tokens: UnsafeBufferPointer<Int32>, positions: [Int], states: [AnyObject], work: AnyObject,
+                      pool: ThreadPool, mode: PrecisionMode, logits: UnsafeMutablePointer<Float>) throws
 }
+
+/// Architectures without a batched forward pass decode the rows one after another (same results,
+/// no speed-up).
+extension LanguageModelNetwork {
+    public func makeBatchWork(maxRows: Int, maxContext: Int, threads: Int) throws -> AnyObject {
+        NoBatchWork()
+    }
+
+    public func forwardBatch(_ tokens: UnsafeBufferPointer<Int32>, positions: [Int], states: [AnyObject],
+                             work: AnyObject, pool: ThreadPool, mode: PrecisionMode,
+                             logits: UnsafeMutablePointer<Float>) throws {
+        guard positions.count == tokens.count, states.count == tokens.count else {
+            throw MIIError.argument("batch: \(tokens.count) tokens, \(positions.count) positions, \(states.count) states")
+        }
+        for i in 0..<tokens.count {
+            try forward(UnsafeBufferPointer(rebasing: tokens[i..<(i + 1)]), startPos: positions[i], state: states[i],
+                        pool: pool, mode: mode, allLogits: false, logits: logits + i * vocabSize,
+                        shouldCancel: { false })
+        }
+    }
+}
+
+/// The batch working memory of architectures that decode rows one by one (none needed).
+final class NoBatchWork {}
 
 /// Maps GGUF `general.architecture` values to loaders.
 public enum ArchitectureRegistry {

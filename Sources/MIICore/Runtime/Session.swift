@@ -29,7 +29,16 @@ public final class Session: @unchecked Sendable {
     public private(set) var tokens: [Int32] = []
     private let cancelFlag: OpaquePointer
 
-    public init(model: Model, options: SessionOptions = SessionOptions()) throws {
+    public convenience init(model: Model, options: SessionOptions = SessionOptions()) throws {
+        if options.threads < 0 || options.threads > 1024 {
+            throw MIIError.argument("threads must be in 0...1024 (got \(options.threads))")
+        }
+        let threads = options.threads > 0 ? options.threads : model.defaultThreads
+        try self.init(model: model, options: options, pool: try ThreadPool(threads: threads))
+    }
+
+    /// A session computing on `pool` (sessions of one BatchDecoder share its pool).
+    init(model: Model, options: SessionOptions, pool: ThreadPool) throws {
         self.model = model
         if options.contextLength < 0 || options.contextLength > Limits.maxContext {
             throw MIIError.argument("context length \(options.contextLength) is out of range")
@@ -42,9 +51,9 @@ public final class Session: @unchecked Sendable {
         }
         let ctx = options.contextLength > 0 ? options.contextLength : min(model.contextLength, 32768)
         self.contextLength = ctx
-        self.threads = options.threads > 0 ? options.threads : model.defaultThreads
+        self.threads = pool.threads
         self.mode = options.mode ?? model.options.mode
-        self.pool = try ThreadPool(threads: threads)
+        self.pool = pool
         let batch = options.batch > 0 ? options.batch : 256
         self.state = try model.requireDecoder().makeState(maxContext: ctx, batch: min(batch, ctx), threads: threads)
         guard let f = miik_flag_create() else { throw MIIError(.outOfMemory, "out of memory") }
@@ -72,6 +81,9 @@ public final class Session: @unchecked Sendable {
 
     /// Forgets all tokens.
     public func reset() { tokens.removeAll() }
+
+    /// Records tokens whose keys/values a batched step (BatchDecoder) wrote into this session's cache.
+    func appendEvaluated(_ id: Int32) { tokens.append(id) }
 
     /// Keeps only the first `n` tokens of the cache.
     public func truncate(to n: Int) throws {
@@ -146,53 +158,21 @@ public final class Session: @unchecked Sendable {
         }
         let t1 = monotonicSeconds()
 
-        var sampler = Sampler(params: params.sampling)
-        // A model without a tokenizer generates ids only: no text, so no stop strings.
-        if model.tokenizer == nil && !params.stop.isEmpty {
-            throw MIIError.unsupported("stop strings need a tokenizer; this model was loaded without one")
-        }
-        var detok = model.tokenizer.map { StreamingDetokenizer(tokenizer: $0) }
-        var matcher = StopMatcher(stops: params.stop)
-        var generated: [Int32] = []
-        var text = ""
-        var finish = FinishReason.length
-        var stopHit = false
-        func emit(_ s: String) -> Bool {
-            if s.isEmpty { return true }
-            text += s
-            return onText?(s) ?? true
-        }
-        loop: while generated.count < params.maxNewTokens {
-            if cancelled { finish = .cancelled; break }
-            let history = tokens[...]
-            if logits.contains(where: { !$0.isFinite }) {
-                throw MIIError(.invalidFormat, "the model produced non-finite logits (NaN or infinite weights in the file?)")
-            }
-            let id = logits.withUnsafeMutableBufferPointer { sampler.sample($0, history: history) }
-            if !params.ignoreEOS && model.isEndOfGeneration(id) {
-                finish = .stop
-                break
-            }
-            generated.append(id)
-            let (piece, stopped) = matcher.push(detok?.push(id) ?? "")
-            if !emit(piece) { finish = .cancelled; stopHit = stopped; break }
-            if stopped { finish = .stop; stopHit = true; break loop }
-            if generated.count == params.maxNewTokens { break }
-            if tokens.count >= contextLength { finish = .contextFull; break }
+        var seq = try SequenceGeneration(model: model, params: params, onText: onText)
+        while true {
+            if cancelled { seq.finish = .cancelled; break }
+            guard let id = try seq.next(logits: &logits, history: tokens[...], roomLeft: tokens.count < contextLength)
+            else { break }
             do {
                 logits = try evaluateTokens([id])
             } catch let e as MIIError where e.code == .cancelled {
-                finish = .cancelled
+                seq.finish = .cancelled
                 break
             }
         }
-        if !stopHit && finish != .cancelled {
-            let (tail, stopped) = matcher.push(detok?.flush() ?? "")
-            if stopped { finish = .stop }
-            _ = emit(stopped ? tail : tail + matcher.flush())
-        }
-        return GenerationResult(text: text, tokens: generated, promptTokens: prompt.count,
-                                finishReason: finish, promptSeconds: t1 - t0,
+        seq.end()
+        return GenerationResult(text: seq.text, tokens: seq.generated, promptTokens: prompt.count,
+                                finishReason: seq.finish, promptSeconds: t1 - t0,
                                 decodeSeconds: monotonicSeconds() - t1)
     }
 }

@@ -28,7 +28,15 @@ from ._errors import (
     UnsupportedError,
     last_error,
 )
-from ._handles import GenerateOptions, GenerationResult, Model, Session, default_model_path, set_log_callback
+from ._handles import (
+    Batch,
+    GenerateOptions,
+    GenerationResult,
+    Model,
+    Session,
+    default_model_path,
+    set_log_callback,
+)
 from .inference import InferenceModel, init_inference
 from .pipeline import Pipeline, TextStream, Tokenizer, pipeline
 
@@ -83,7 +91,7 @@ import atexit as _atexit
 _atexit.register(_shutdown)
 
 __all__ = [
-    "InferenceModel", "init_inference",
+    "Batch", "InferenceModel", "init_inference",
     "ABI_VERSION", "BufferTooSmallError", "BusyError", "CallbackError", "CancelledError", "ContextFullError",
     "GenerateOptions", "GenerationResult", "InternalError", "InvalidArgumentError", "InvalidFormatError",
     "InvalidHandleError", "InvalidTokenError", "MiiError", "MiiIOError", "MiiMemoryError", "Model",

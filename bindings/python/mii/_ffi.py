@@ -117,6 +117,7 @@ mii_status = c_int          # C enum
 mii_log_level = c_int       # C enum
 mii_model_p = c_void_p      # opaque handle
 mii_session_p = c_void_p    # opaque handle
+mii_batch_p = c_void_p      # opaque handle
 
 # typedef void (*mii_log_fn)(mii_log_level level, const char *message, void *user_data);
 mii_log_fn = CFUNCTYPE(None, mii_log_level, c_char_p, c_void_p)
@@ -187,12 +188,22 @@ class mii_generate_result(Structure):
     ]
 
 
+class mii_batch_params(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("max_sequences", c_int32),
+        ("n_threads", c_int32),
+        ("precision", c_int32),
+    ]
+
+
 STRUCTS = {
     "mii_model_params": mii_model_params,
     "mii_chat_message": mii_chat_message,
     "mii_session_params": mii_session_params,
     "mii_generate_params": mii_generate_params,
     "mii_generate_result": mii_generate_result,
+    "mii_batch_params": mii_batch_params,
 }
 
 # ---- functions: name -> (restype, argtypes) ------------------------------------------------------
@@ -253,6 +264,11 @@ FUNCTIONS = {
         mii_status,
         [mii_session_p, _i32_p, c_size_t, POINTER(mii_generate_params), POINTER(mii_generate_result)],
     ),
+    # batched decoding
+    "mii_batch_default_params": (None, [POINTER(mii_batch_params)]),
+    "mii_batch_create": (mii_status, [mii_model_p, POINTER(mii_batch_params), POINTER(mii_batch_p)]),
+    "mii_batch_free": (mii_status, [mii_batch_p]),
+    "mii_batch_decode": (mii_status, [mii_batch_p, POINTER(mii_session_p), _i32_p, c_size_t]),
 }
 
 # ---- loading -------------------------------------------------------------------------------------

@@ -532,6 +532,60 @@ _log_lock = threading.Lock()
 _log_callback = None  # the CFUNCTYPE object must outlive its registration
 
 
+def _free_batch(ptr: int) -> None:
+    lib.mii_batch_free(ptr)
+
+
+class Batch(_OwnedHandle):
+    """Batched decoding: ``decode(sessions, tokens)`` appends one token to each session in one pass
+    over the weights (continuous batching: any sessions of the model, chosen per step).
+
+        batch = mii.Batch(model, max_sequences=8)
+        sessions = [model.create_session() for _ in prompts]
+        for s, ids in zip(sessions, prompts): s.eval(ids)
+        logits = batch.decode(sessions, next_tokens)      # numpy (n, vocab)
+    """
+
+    def __init__(self, model: Model, *, max_sequences: int = 8, threads: int | None = None,
+                 precision: str | None = None):
+        params = _ffi.mii_batch_params()
+        lib.mii_batch_default_params(byref(params))
+        params.max_sequences = _int_arg("max_sequences", max_sequences, allow_none=False)
+        v = _int_arg("threads", threads)
+        if v is not None:
+            params.n_threads = v
+        params.precision = precision_value(precision, allow_default=True)
+        out = c_void_p()
+        check(lib.mii_batch_create(model.handle, byref(params), byref(out)), "cannot create a batch")
+        self.model = model
+        self.max_sequences = params.max_sequences
+        self._handle: int | None = out.value
+        self._finalizer = weakref.finalize(self, _free_batch, out.value)
+
+    _what = "batch"
+
+    def close(self) -> None:
+        h = self._handle
+        if h is None:
+            return
+        if self._finalizer.alive:
+            self._finalizer.detach()
+            check(lib.mii_batch_free(h), "cannot free the batch")
+        self._handle = None
+
+    def decode(self, sessions: Sequence["Session"], tokens: Iterable[int]):
+        """One step: tokens[i] appended to sessions[i]; returns their logits, numpy (n, vocab)."""
+        import numpy as np
+
+        sessions = list(sessions)
+        arr, ptr = token_array(tokens)
+        if len(arr) != len(sessions):
+            raise ValueError(f"{len(sessions)} sessions but {len(arr)} tokens")
+        handles = (c_void_p * max(1, len(sessions)))(*[s.handle for s in sessions])
+        check(lib.mii_batch_decode(self.handle, handles, ptr, len(sessions)), "batched decode failed")
+        return np.concatenate([s.logits() for s in sessions], axis=0)
+
+
 def set_log_callback(fn: Callable[[int, str], None] | None, max_level: int = _ffi.MII_LOG_INFO) -> None:
     """Routes libmii's diagnostics to fn(level, message) (process-wide); None turns logging off.
     fn may be called from any thread running libmii code and must not call back into libmii."""

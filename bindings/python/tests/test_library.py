@@ -56,7 +56,7 @@ def _c_to_ctypes(t: str):
     t = re.sub(r"\bconst\b ?", "", t).strip()
     stars = t.count("*")
     base = t.replace("*", "").strip()
-    handles = {"mii_model", "mii_session"}
+    handles = {"mii_model", "mii_session", "mii_batch"}
     if base in handles:
         return {1: ctypes.c_void_p, 2: ctypes.POINTER(ctypes.c_void_p)}[stars]
     if base == "char" and stars == 1:
