@@ -70,6 +70,16 @@ for word in "architecture: llama" "kernels:" "threads:" "tokenizer:" "Q4_1"; do
 done
 echo "ok - mii info reports architecture, tensor types, tokenizer, kernels and threads"
 
+# The automatic configuration: every choice with a reason and an override; --ctx and --threads change it.
+info=$($MII info --ctx 1000 --threads 1 2>/dev/null) || fail "mii info --ctx --threads failed"
+for word in "configuration (automatic" "  threads: 1" "  kernels:" "  precision: precise" "  context: 1000 tokens" \
+            "  memory:" "46080 bytes per token" "why:" "override:"; do
+  grep -qF -- "$word" <<<"$info" || fail "mii info configuration lacks '$word'"
+done
+[ "$(grep -c '      why: ' <<<"$info")" = "$(grep -c '      override: ' <<<"$info")" ] || fail "a choice without its override"
+echo "ok - mii info explains the automatic configuration (threads, kernels, precision, context, memory)"
+expect_code 2 "info with a bad --ctx" $MII info --ctx 0
+
 json=$($MII bench --prompt-tokens 16 --gen-tokens 4 --repeat 1 --json 2>/dev/null) || fail "mii bench failed"
 echo "$json" | python3 -c "import json,sys; d=json.load(sys.stdin); assert d['results'] and all(r['tok_per_s']>0 for r in d['results'])" \
   || fail "mii bench --json output is not valid: $json"

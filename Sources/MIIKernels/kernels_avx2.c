@@ -851,6 +851,102 @@ A2I void mmq8_row_tok4(int type, const uint8_t *row, int64_t nb, const miik_q8a 
     for (int t = 0; t < 4; t++) out[t] = hsum8(acc[t]) + accm[t];
 }
 
+/* Exact sum of 32 signed 8-bit activation quants. */
+A2I int32_t qsum32(const int8_t *q) {
+    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)q)),
+                                        _mm256_set1_epi16(1));
+    __m128i v = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4E));
+    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xB1));
+    return _mm_cvtsi128_si32(v);
+}
+
+/* Unsigned quants (0..15 or 0..31) of a 4/5-bit block; the symmetric types' offset (8 or 16) is
+ * subtracted after the products (see mmq8_small_row_tok4). */
+A2I __m256i block_q_u8(int type, const uint8_t *blk) {
+    switch (type) {
+    case MIIK_Q4_0: return nib32(blk + 2);
+    case MIIK_Q4_1: return nib32(blk + 4);
+    case MIIK_Q5_0: return _mm256_or_si256(nib32(blk + 6), q5_hbits(miik_load_u32(blk + 2)));
+    default: return _mm256_or_si256(nib32(blk + 8), q5_hbits(miik_load_u32(blk + 4))); /* Q5_1 */
+    }
+}
+
+/* One row of a 4/5-bit type against 4 tokens. Per block: the four maddubs products (int16 pairs,
+ * at most 2*31*127 = 7874) are reduced across tokens with two rounds of hadd (at most 31496, no
+ * overflow) and one madd, giving [t0 t1 t2 t3 | t0 t1 t2 t3] int32 partial sums: one conversion
+ * and one FMA per block for all four tokens. d4[b] = the 4 tokens' activation scales, s4[b] their
+ * d * sum(q) (times the block's min for Q4_1/Q5_1). The symmetric types' offset stays in integers,
+ * as in the reference: o8[b] = [off * sum(q) of t0..t3, 0, 0, 0, 0] is subtracted from the sums. */
+A2I void mmq8_small_row_tok4(int type, const uint8_t *row, int64_t nb, const miik_q8a *const xt[4],
+                             const float *d4, const float *s4, const int32_t *o8, float out[4]) {
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int bs = type_bytes32(type);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + (size_t)b * (size_t)bs;
+        const __m256i q = block_q_u8(type, blk);
+        const __m256i p0 = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)xt[0][b].q));
+        const __m256i p1 = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)xt[1][b].q));
+        const __m256i p2 = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)xt[2][b].q));
+        const __m256i p3 = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)xt[3][b].q));
+        const __m256i h = _mm256_hadd_epi16(_mm256_hadd_epi16(p0, p1), _mm256_hadd_epi16(p2, p3));
+        __m256i i32 = _mm256_madd_epi16(h, ones);
+        if (!type_affine(type)) i32 = _mm256_sub_epi32(i32, _mm256_loadu_si256((const __m256i *)(o8 + 8 * b)));
+        const __m256 f = _mm256_cvtepi32_ps(i32);
+        const __m128 dm = load_dm(blk); /* [d, m] (m: the next bytes for the symmetric types, unused) */
+        const __m128 sc = _mm_mul_ps(_mm_broadcastss_ps(dm), _mm_loadu_ps(d4 + 4 * b));
+        acc = _mm256_fmadd_ps(_mm256_set_m128(sc, sc), f, acc);
+        if (type_affine(type)) {
+            const __m128 mw = _mm_movehdup_ps(dm);
+            accm = _mm_fmadd_ps(_mm_shuffle_ps(mw, mw, 0), _mm_loadu_ps(s4 + 4 * b), accm);
+        }
+    }
+    const __m128 sum = _mm_add_ps(_mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)), accm);
+    _mm_storeu_ps(out, sum);
+}
+
+/* Tiles of 16 rows x 4 tokens for the 4/5-bit types (the activation scales of each group of 4
+ * tokens are packed once per tile); leftover tokens go one by one. */
+#define MMQ8_SMALL_INSTANCE(NAME, TYPE)                                                               \
+    A2 static void NAME(const uint8_t *w, size_t rb, int64_t nb, const miik_q8a *xq, int64_t n_tok,  \
+                        float *y, int64_t ldy, int64_t r0, int64_t r1) {                             \
+        const int64_t t4 = n_tok & ~(int64_t)3;                                                      \
+        float d4[4 * 256], s4[4 * 256];                                                              \
+        int32_t o8[8 * 256];                                                                         \
+        const int off = TYPE == MIIK_Q4_0 ? 8 : TYPE == MIIK_Q5_0 ? 16 : 0;                          \
+        for (int64_t rt = r0; rt < r1; rt += 16) {                                                   \
+            const int64_t re = rt + 16 < r1 ? rt + 16 : r1;                                          \
+            for (int64_t t = 0; t < t4; t += 4) {                                                    \
+                const miik_q8a *const xt[4] = {xq + t * nb, xq + (t + 1) * nb, xq + (t + 2) * nb,    \
+                                               xq + (t + 3) * nb};                                  \
+                for (int64_t b = 0; b < nb; b++) {                                                   \
+                    for (int k = 0; k < 4; k++) {                                                    \
+                        d4[4 * b + k] = xt[k][b].d;                                                  \
+                        s4[4 * b + k] = xt[k][b].s;                                                  \
+                        o8[8 * b + k] = off ? off * qsum32(xt[k][b].q) : 0;                          \
+                        o8[8 * b + 4 + k] = 0;                                                       \
+                    }                                                                                \
+                }                                                                                    \
+                for (int64_t r = rt; r < re; r++) {                                                  \
+                    float o[4];                                                                      \
+                    mmq8_small_row_tok4(TYPE, w + (size_t)r * rb, nb, xt, d4, s4, o8, o);            \
+                    for (int k = 0; k < 4; k++) y[(t + k) * ldy + r] = o[k];                         \
+                }                                                                                    \
+            }                                                                                        \
+            for (int64_t t = t4; t < n_tok; t++) {                                                   \
+                for (int64_t r = rt; r < re; r++)                                                    \
+                    mvq8_rows(TYPE, w + (size_t)r * rb, rb, nb, xq + t * nb, y + t * ldy + r, 1);    \
+            }                                                                                        \
+        }                                                                                            \
+    }
+
+MMQ8_SMALL_INSTANCE(mmq8s_q4_0, MIIK_Q4_0)
+MMQ8_SMALL_INSTANCE(mmq8s_q4_1, MIIK_Q4_1)
+MMQ8_SMALL_INSTANCE(mmq8s_q5_0, MIIK_Q5_0)
+MMQ8_SMALL_INSTANCE(mmq8s_q5_1, MIIK_Q5_1)
+
 #define MMQ8_INSTANCE(NAME, TYPE)                                                                     \
     A2 static void NAME(const uint8_t *w, size_t rb, int64_t nb, const miik_q8a *xq, int64_t n_tok,  \
                         float *y, int64_t ldy, int64_t r0, int64_t r1) {                             \
@@ -884,6 +980,15 @@ A2 int miik_avx2_matmul_q8(int type, const void *w, size_t row_bytes, int64_t co
                            int64_t r0, int64_t r1) {
     const uint8_t *base = (const uint8_t *)w;
     const int64_t nb = cols / 32;
+    if (nb <= 256) { /* the packed-scale tiles (stack arrays of 256 blocks per token) */
+        switch (type) {
+        case MIIK_Q4_0: mmq8s_q4_0(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
+        case MIIK_Q4_1: mmq8s_q4_1(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
+        case MIIK_Q5_0: mmq8s_q5_0(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
+        case MIIK_Q5_1: mmq8s_q5_1(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
+        default: break;
+        }
+    }
     switch (type) {
     case MIIK_Q4_0: mmq8_q4_0(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
     case MIIK_Q4_1: mmq8_q4_1(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;

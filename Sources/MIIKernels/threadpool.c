@@ -246,6 +246,8 @@ static int miik_usable_cpus(void) {
 
 /* ---- public API ----------------------------------------------------------------------------- */
 
+int miik_available_cpus(void) { return miik_usable_cpus(); }
+
 miik_pool *miik_pool_create(int n_threads) {
     if (n_threads < 1) {
         errno = EINVAL;

@@ -18,8 +18,9 @@ commands:
       chat template).
   chat     [--model PATH] [--system TEXT] [generation options]
       Interactive chat on stdin/stdout using the model's chat template.
-  info     [MODEL] [--mode precise|fast] [--quantize ...]
-      Architecture, shapes, tensor types, tokenizer, and the kernels and threads libmii would use.
+  info     [MODEL] [--mode precise|fast] [--quantize ...] [--threads N] [--ctx N]
+      Architecture, shapes, tensor types, tokenizer, and the automatic configuration libmii would
+      use (threads, kernels, precision, weights, context, memory), each choice with its reason.
   bench    [--model PATH] [--prompt-tokens N[,N...]] [--gen-tokens N] [--threads N[,N...]]
            [--mode precise|fast] [--quantize ...] [--repeat R] [--prompt-file F] [--parallel N[,N...]]
            [--json]
@@ -253,7 +254,7 @@ func fmt(_ v: Double, _ digits: Int = 1) -> String {
 }
 
 func cmdInfo(_ argv: [String]) throws -> Int32 {
-    let a = try Args(argv, valued: ["model", "threads", "mode", "quantize"], boolean: [])
+    let a = try Args(argv, valued: ["model", "threads", "mode", "quantize", "ctx"], boolean: [])
     if a.positionals.count > 1 { throw UsageError(message: "info takes one MODEL") }
     var opts = a
     if let p = a.positionals.first { opts.values["model"] = [p] }
@@ -278,8 +279,14 @@ func cmdInfo(_ argv: [String]) throws -> Int32 {
     }
     if let t = model.chatTemplate { out += "chat template: \(t.family.rawValue)\n" }
     out += "kernels: \(Hardware.kernelSet)\n"
-    out += "threads: \(model.defaultThreads) (\(model.options.threads > 0 ? "--threads" : "one per online CPU"))\n"
+    out += "threads: \(model.defaultThreads) (\(model.options.threads > 0 ? "--threads" : "one per available CPU"))\n"
     out += "precision mode: \(model.options.mode.rawValue)\n"
+    // The automatic configuration, each choice with its reason and how to override it.
+    let plan = ExecutionPlan.make(model: model, contextLength: try a.int("ctx", 1...Limits.maxContext) ?? 0)
+    out += "configuration (automatic; override as shown):\n"
+    for c in plan.choices {
+        out += "  \(c.name): \(c.value)\n      why: \(c.reason)\n      override: \(c.override)\n"
+    }
     writeOut(out)
     return 0
 }

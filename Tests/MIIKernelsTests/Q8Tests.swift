@@ -141,6 +141,13 @@ final class Q8Tests: XCTestCase {
                 w.withUnsafeBytes { miik_matmul_q8(t.id, $0.baseAddress, rb, Int64(cols), xq2, 2, &ym, Int64(rows), 0, Int64(rows)) }
                 XCTAssertEqual(Array(ym[0..<rows]), want, "\(isa) \(t) matmul tok 0")
                 XCTAssertEqual(Array(ym[rows...]), want, "\(isa) \(t) matmul tok 1")
+                // 5 tokens: a tile of 4 (the hadd-reduced 4/5-bit kernel) plus one left over.
+                var y5 = [Float](repeating: 0, count: 5 * rows)
+                let xq5 = xq + xq + xq + xq + xq
+                w.withUnsafeBytes { miik_matmul_q8(t.id, $0.baseAddress, rb, Int64(cols), xq5, 5, &y5, Int64(rows), 0, Int64(rows)) }
+                for k in 0..<5 {
+                    XCTAssertEqual(Array(y5[(k * rows)..<((k + 1) * rows)]), want, "\(isa) \(t) matmul of 5, tok \(k)")
+                }
             }
         }
     }

@@ -120,6 +120,48 @@ static void bench(int type, int64_t rows, int64_t cols, int q8, double scale, co
     free(t); free(w); free(x); free(xq); free(y); free(yr);
 }
 
+/* Fast-mode products of several tokens (batched decode: 8; prompt: 64): miik_matmul_q8. */
+static void bench_mm(int type, int64_t rows, int64_t cols, int64_t ntok, double scale, const char *filter) {
+    char name[64];
+    snprintf(name, sizeof name, "mm q8 x%-3lld %s %lldx%lld", (long long)ntok, tname(type), (long long)rows,
+             (long long)cols);
+    if (filter && !strstr(name, filter)) return;
+    size_t rb;
+    void *w = make_weights(type, rows, cols, &rb);
+    const int64_t nb = cols / 32;
+    float *x = malloc(sizeof(float) * cols * ntok);
+    for (int64_t i = 0; i < cols * ntok; i++) x[i] = rndf(-1, 1);
+    miik_q8a *xq = malloc(sizeof(miik_q8a) * nb * ntok);
+    for (int64_t t = 0; t < ntok; t++) miik_quantize_act(x + t * cols, xq + t * nb, cols);
+    float *y = malloc(sizeof(float) * rows * ntok), *yr = malloc(sizeof(float) * rows);
+    miik_matmul_q8(type, w, rb, cols, xq, ntok, y, rows, 0, rows);
+    double maxerr = 0, maxabs = 0;
+    for (int64_t t = 0; t < ntok; t++) {
+        miik_matvec_q8_ref(type, w, rb, cols, xq + t * nb, yr, 0, rows);
+        for (int64_t r = 0; r < rows; r++) {
+            double e = fabs((double)y[t * rows + r] - yr[r]);
+            if (e > maxerr) maxerr = e;
+            if (fabs(yr[r]) > maxabs) maxabs = fabs(yr[r]);
+        }
+    }
+    const double macs = (double)rows * cols * ntok;
+    int reps = (int)(scale * 3e8 / macs);
+    if (reps < 5) reps = 5;
+    if (reps > 2001) reps = 2001;
+    double *t = malloc(sizeof(double) * reps);
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_us();
+        miik_matmul_q8(type, w, rb, cols, xq, ntok, y, rows, 0, rows);
+        t[i] = now_us() - t0;
+    }
+    qsort(t, reps, sizeof(double), cmpd);
+    const double med = t[reps / 2], best = t[0];
+    printf("%-30s median %9.1f us  best %9.1f us  %6.2f GMAC/s (median)  maxerr/max|y| %.1e\n", name, med, best,
+           macs / med * 1e-3, maxabs > 0 ? maxerr / maxabs : maxerr);
+    fflush(stdout);
+    free(t); free(w); free(x); free(xq); free(y); free(yr);
+}
+
 int main(int argc, char **argv) {
     const double scale = argc > 1 ? atof(argv[1]) : 1.0;
     const char *filter = argc > 2 ? argv[2] : NULL;
@@ -131,6 +173,12 @@ int main(int argc, char **argv) {
         bench(MIIK_Q4_1, 49152, 576, q8, scale, filter); /* > L3: weights streamed from DRAM, as in decode */
         bench(MIIK_Q8_0, 576, 576, q8, scale, filter);
         bench(MIIK_Q8_0, 49152, 576, q8, scale, filter);
+    }
+    for (int64_t nt = 8; nt <= 64; nt *= 8) {
+        bench_mm(MIIK_Q4_1, 1536, 576, nt, scale, filter);
+        bench_mm(MIIK_Q4_1, 576, 1536, nt, scale, filter);
+        bench_mm(MIIK_Q4_0, 1536, 576, nt, scale, filter);
+        bench_mm(MIIK_Q8_0, 1536, 576, nt, scale, filter);
     }
     bench(MIIK_Q4_0, 1536, 576, 0, scale, filter);
     bench(MIIK_F32, 576, 576, 0, scale, filter);

@@ -637,6 +637,8 @@ extension GPTDecoder: LanguageModelNetwork {
     public var vocabSize: Int { config.nVocab }
     public var contextLength: Int { min(config.contextLength, positionLimit) }
     public var weightMatrices: [WeightMatrix] { matrices }
+    /// Keys and values, float32, every layer: [n_layer, 2, n_embd].
+    public var kvCacheBytesPerToken: Int { 2 * config.nLayer * config.nEmbd * MemoryLayout<Float>.size }
     public var shapeSummary: [(String, String)] {
         let c = config
         let pos: String

@@ -406,6 +406,8 @@ extension LlamaDecoder: LanguageModelNetwork {
     public var vocabSize: Int { config.nVocab }
     public var contextLength: Int { config.contextLength }
     public var weightMatrices: [WeightMatrix] { matrices }
+    /// Keys and values, float32, every layer: [n_layer, 2, kv_dim].
+    public var kvCacheBytesPerToken: Int { 2 * config.nLayer * config.kvDim * MemoryLayout<Float>.size }
     public var shapeSummary: [(String, String)] {
         let c = config
         return [

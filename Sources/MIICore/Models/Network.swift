@@ -8,6 +8,8 @@ public protocol LanguageModelNetwork: AnyObject, Sendable {
     var shapeSummary: [(String, String)] { get }
     /// Weight matrices (for `mii info` and memory planning).
     var weightMatrices: [WeightMatrix] { get }
+    /// Bytes of key/value cache one token takes (memory planning).
+    var kvCacheBytesPerToken: Int { get }
     /// Per-sequence state (KV cache, buffers) for up to `maxContext` tokens.
     func makeState(maxContext: Int, batch: Int, threads: Int) throws -> AnyObject
     /// Appends `tokens` at `startPos` to the state's cache and writes logits (last token, or all).

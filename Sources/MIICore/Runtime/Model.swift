@@ -193,6 +193,17 @@ public final class Model: @unchecked Sendable {
         }
     }
 
+    /// Bytes the weights occupy: the GGUF file, the folder's safetensors, or for a folder quantized at
+    /// load the quantized matrices (owned) plus nothing of the float originals (mapped, never read).
+    public var weightBytesMapped: Int {
+        switch format {
+        case .gguf(let g): return g.file.count
+        case .huggingFace(let f):
+            guard f.loadQuantization != nil, let net = network else { return f.weightBytes }
+            return net.weightMatrices.reduce(0) { $0 + $1.rowBytes * $1.rows }
+        }
+    }
+
     /// Counts of weight tensor types ("F32" x61, ...), for `mii info`.
     public var tensorTypeCounts: [(String, Int)] {
         var counts: [String: Int] = [:]

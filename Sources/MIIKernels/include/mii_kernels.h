@@ -121,6 +121,8 @@ typedef struct miik_pool miik_pool;
 typedef void (*miik_task_fn)(void *ctx, int ith, int nth);
 /* Returns NULL on failure (errno set). n_threads >= 1. */
 miik_pool *miik_pool_create(int n_threads);
+/* CPUs this process may run on (sched_getaffinity: taskset, cgroup cpusets), at least 1. */
+int miik_available_cpus(void);
 void miik_pool_free(miik_pool *pool);
 int miik_pool_threads(const miik_pool *pool);
 /* Runs fn(ctx, ith, nth) for ith in [0, nth) on the pool (nth = pool threads), returns when all
