@@ -117,6 +117,24 @@ final class GPTFamilyParityTests: XCTestCase {
         try check(net, HFTinyParityTests.reference("phi3"), name: "gguf phi3 batch 16", threads: 1, batch: 16)
     }
 
+    /// A fused matrix with the wrong number of rows is an error naming it (not a silently ignored
+    /// tail); LongRoPE files are refused.
+    func testGGUFPhi3FusedShapeErrors() throws {
+        let g = try GGUFFile(path: Fixtures.path("hf_tiny_gguf/phi3.f32.gguf"))
+        struct Swapped: TensorSource {
+            let g: GGUFFile
+            let name: String, with: String
+            func lookup(_ n: String) -> (type: GGMLType, dims: [Int64], data: UnsafeRawPointer)? {
+                g.lookup(n == name ? with : n)
+            }
+        }
+        for (name, with) in [("blk.1.ffn_up.weight", "blk.1.attn_qkv.weight"), ("blk.0.attn_qkv.weight", "blk.0.ffn_up.weight")] {
+            XCTAssertThrowsError(try ArchitectureRegistry.loadGGUF(g, tensors: Swapped(g: g, name: name, with: with))) { e in
+                XCTAssertTrue((e as? MIIError)?.message.contains(name) == true, "\(e)")
+            }
+        }
+    }
+
     /// Phi-3 Q8_0 from the converter (fused matrices sliced inside quantized blocks): precise mode
     /// against transformers run on the file's dequantized weights (1e-4, greedy identical); fast mode
     /// (8-bit activations) against the same reference with a looser bound (measured 0.29).
