@@ -20,6 +20,8 @@ for f in Tests/Fixtures/hostile_gguf/*.gguf; do
   [ "$(stat -c %s "$f")" -le 524288 ] && cp "$f" "$SEEDS/model/hostile_$(basename "$f")"
 done
 cp Tests/Fixtures/tiny/*.gguf "$SEEDS/model/"
+# Converted by llama.cpp (phi3 with fused matrices and an SPM vocabulary; the bert encoder with WPM).
+cp Tests/Fixtures/hf_tiny_gguf/phi3.q8_0.gguf Tests/Fixtures/hf_tiny_gguf/bert-base.f32.gguf "$SEEDS/model/"
 find Tests/Fixtures/safetensors -name '*.safetensors' -size -65k -exec cp {} "$SEEDS/safetensors/" \;
 for f in $(find Tests/Fixtures/safetensors -name '*.safetensors' -size -65k); do
   # The JSON header alone, for the JSON parser.

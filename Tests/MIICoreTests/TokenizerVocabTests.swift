@@ -75,7 +75,7 @@ final class VocabTokenizerTests: XCTestCase {
         return cases
     }
 
-    static let supportedModels = ["gpt2", "llama", "gemma4"]
+    static let supportedModels = ["gpt2", "llama", "gemma4", "bert"]
 
     private static let lock = NSLock()
     private static var loaded: [String: (model: String, tokenizer: Tokenizer?)] = [:]
@@ -151,9 +151,10 @@ final class VocabTokenizerTests: XCTestCase {
     /// decode(encode(x)) == x wherever llama.cpp's semantics guarantee it: every case of the vectors,
     /// except that byte-level BPE can only lose text it has no byte token for (none of these
     /// vocabularies lack one) and SentencePiece round-trips exactly thanks to the dummy-prefix removal.
+    /// WordPiece (bert) lower-cases, strips accents and drops whitespace: it does not round-trip.
     func testRoundTrip() throws {
         for v in try Self.vocabFiles() {
-            guard let cases = v.cases, let tok = try Self.load(path: v.path).tokenizer else { continue }
+            guard let cases = v.cases, let tok = try Self.load(path: v.path).tokenizer, tok.kind != .wordPiece else { continue }
             for c in cases {
                 let ids = try tok.encode(c.text, addSpecial: false, parseSpecial: false)
                 XCTAssertEqual(tok.decode(ids, skipSpecial: false), c.text, "\(v.name): \(c.text.debugDescription)")

@@ -1,5 +1,6 @@
 // Whole model load from GGUF bytes (reader, architecture and shape checks, tokenizer, chat
-// template); a model that loads must also run: two tokens are evaluated in a small session.
+// template); a model that loads must also run: two tokens are evaluated in a small session (an
+// encoder embeds a short text instead).
 // libfuzzer: -max_len=524288 -malloc_limit_mb=256
 @testable import MIICore
 
@@ -17,6 +18,13 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     _ = tok.decode(ids, skipSpecial: false)
     _ = try? model.chatTemplate?.apply([ChatMessage(role: "user", content: "Hi")])
     for key in gguf.metadataKeys { _ = model.metadataText(key) }
+    if model.isEncoder {
+        // An encoder (GGUF bert) computes embeddings instead of logits.
+        if let e = try? model.embed(["Hi there"], threads: 1), e.count != 1 || e[0].count != model.sentenceEmbeddingDimension {
+            fuzzFail("embed returned \(e.count) vectors of \(e.first?.count ?? 0) for one text")
+        }
+        return
+    }
     var sopts = SessionOptions()
     sopts.contextLength = 8
     sopts.threads = 1

@@ -3,6 +3,75 @@
 /// BertForQuestionAnswering; tensors with or without the `bert.` prefix (sentence-transformers
 /// checkpoints such as all-MiniLM-L6-v2 store the bare model).
 enum BERT {
+    /// GGUF `bert` as llama.cpp's converter writes it (BertModel and sentence-transformers
+    /// checkpoints such as all-MiniLM-L6-v2; the converter drops the pooler and the MLM head): the
+    /// tensor names are the engine's own (`token_embd`, `position_embd`, `token_types`,
+    /// `token_embd_norm`, `blk.N.attn_q/k/v/output`, `attn_output_norm`, `ffn_up/down`,
+    /// `layer_output_norm`), or `blk.N.attn_qkv` when the converter fused Q, K and V (`--fuse-qkv`).
+    /// Hyper-parameters: `bert.*` (`embedding_length`, `block_count`, `attention.head_count`,
+    /// `feed_forward_length`, `context_length` = rows of the position table,
+    /// `attention.layer_norm_epsilon`). The file does not record the activation: GELU with erf is used,
+    /// as BERT's `hidden_act: gelu` says (llama.cpp computes the tanh approximation, which differs by up
+    /// to ~1e-3). Token type ids are honoured (llama.cpp uses type 0 throughout). Classification heads
+    /// (`cls`, `cls.output`) are not loaded: the model computes hidden states and embeddings.
+    static func loadGGUF(_ g: GGUFFile, _ base: TensorSource) throws -> EncoderNetwork {
+        let a = "bert"
+        guard let emb = g.tensor("token_embd.weight"), emb.dims.count == 2 else {
+            throw MIIError.format("\(a): tensor token_embd.weight is missing or not 2-D")
+        }
+        let nHead = try g.requireInt("\(a).attention.head_count")
+        if let kv = try g.int("\(a).attention.head_count_kv"), kv != nHead {
+            throw MIIError.unsupported("\(a): attention.head_count_kv \(kv) differs from head_count \(nHead)")
+        }
+        if try g.bool("\(a).attention.causal") == true {
+            throw MIIError.unsupported("\(a): causal attention is not supported for an encoder")
+        }
+        var typeVocab = 0
+        if let tt = g.tensor("token_types.weight") {
+            guard tt.dims.count == 2 else { throw MIIError.format("\(a): token_types.weight is not 2-D") }
+            typeVocab = Int(tt.dims[1])
+            if let n = try g.int("tokenizer.ggml.token_type_count"), n != typeVocab {
+                throw MIIError.format("\(a): tokenizer.ggml.token_type_count \(n) differs from the \(typeVocab) rows of token_types.weight")
+            }
+        }
+        let cfg = EncoderConfig(
+            architecture: a,
+            nVocab: Int(emb.dims[1]),
+            nEmbd: try g.requireInt("\(a).embedding_length"),
+            nLayer: try g.requireInt("\(a).block_count"),
+            nHead: nHead,
+            nFF: try g.requireInt("\(a).feed_forward_length"),
+            positionTable: try g.requireInt("\(a).context_length"),
+            typeVocab: typeVocab,
+            normEps: Float(try g.float("\(a).attention.layer_norm_epsilon") ?? 1e-12),
+            activation: .gelu,
+            positions: .fromZero)
+        try cfg.validate()
+        let d = cfg.nEmbd
+        let fused = (0..<cfg.nLayer).map { base.lookup("blk.\($0).attn_qkv.weight") != nil }
+        for (i, f) in fused.enumerated() where f {
+            let name = "blk.\(i).attn_qkv.weight"
+            guard let t = base.lookup(name), t.dims.count == 2, t.dims[0] == Int64(d), t.dims[1] == Int64(3 * d) else {
+                throw MIIError.format("\(a): tensor '\(name)' has the wrong shape (expected [\(d), \(3 * d)])")
+            }
+        }
+        let tensors = RenamedTensors(base: base) { name in
+            guard let (i, rest) = splitLayerName(name), i < cfg.nLayer, fused[i] else { return .init(name: name) }
+            let p = "blk.\(i)."
+            switch rest {
+            case "attn_q.weight": return .init(name: p + "attn_qkv.weight", rows: (0, d))
+            case "attn_k.weight": return .init(name: p + "attn_qkv.weight", rows: (d, d))
+            case "attn_v.weight": return .init(name: p + "attn_qkv.weight", rows: (2 * d, d))
+            case "attn_q.bias": return .init(name: p + "attn_qkv.bias", rows: (0, d))
+            case "attn_k.bias": return .init(name: p + "attn_qkv.bias", rows: (d, d))
+            case "attn_v.bias": return .init(name: p + "attn_qkv.bias", rows: (2 * d, d))
+            default: return .init(name: name)
+            }
+        }
+        return try TransformerEncoder(config: cfg, tensors: tensors, labels: [], problemType: nil,
+                                      mlm: nil, sequenceHead: nil, tokenHead: nil, qaHead: nil)
+    }
+
     static func loadHF(_ f: HFFolder) throws -> EncoderNetwork {
         let c = f.config
         try HFEncoderLoading.checkCommon(c, arch: f.modelType)

@@ -59,8 +59,8 @@ enum Bloom {
         return try GPTDecoder(config: cfg, tensors: tensors)
     }
 
-    static func loadGGUF(_ g: GGUFFile) throws -> LanguageModelNetwork {
+    static func loadGGUF(_ g: GGUFFile, _ tensors: TensorSource) throws -> LanguageModelNetwork {
         let cfg = try GPTConfig.fromGGUF(g, arch: "bloom", positions: .alibi, activation: .geluTanh, embeddingNorm: true)
-        return try GPTDecoder(config: cfg, tensors: g)
+        return try GPTDecoder(config: cfg, tensors: tensors)
     }
 }

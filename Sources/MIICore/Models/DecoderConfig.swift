@@ -2,7 +2,7 @@
 public enum RopePairing: String, Sendable {
     /// (x[2i], x[2i+1]): GGUF `llama` files, whose Q/K rows llama.cpp's converter permuted.
     case adjacent
-    /// (x[i], x[i + d/2]): Hugging Face "rotate half" (GGUF qwen2, gptneox, ...).
+    /// (x[i], x[i + d/2]): Hugging Face "rotate half" (GGUF qwen2, phi3, gptneox, ...).
     case half
 }
 

@@ -71,9 +71,9 @@ enum GPT2 {
     }
 
     /// GGUF `gpt2` as llama.cpp's converter writes it (weights already [out, in], qkv rows q|k|v).
-    static func loadGGUF(_ g: GGUFFile) throws -> LanguageModelNetwork {
+    static func loadGGUF(_ g: GGUFFile, _ tensors: TensorSource) throws -> LanguageModelNetwork {
         let cfg = try GPTConfig.fromGGUF(g, arch: "gpt2", positions: .learned(offset: 0), activation: .geluTanh)
-        return try GPTDecoder(config: cfg, tensors: g)
+        return try GPTDecoder(config: cfg, tensors: tensors)
     }
 }
 

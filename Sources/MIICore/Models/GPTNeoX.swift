@@ -69,7 +69,7 @@ enum GPTNeoX {
 
     /// GGUF `gptneox`. llama.cpp computes this architecture's MLP with the tanh GELU; Pythia and the
     /// other GPT-NeoX checkpoints were trained with the erf form (`hidden_act: gelu`), which is used here.
-    static func loadGGUF(_ g: GGUFFile) throws -> LanguageModelNetwork {
+    static func loadGGUF(_ g: GGUFFile, _ tensors: TensorSource) throws -> LanguageModelNetwork {
         let arch = "gptneox"
         let nEmbd = try g.requireInt("\(arch).embedding_length")
         let nHead = try g.requireInt("\(arch).attention.head_count")
@@ -79,6 +79,6 @@ enum GPTNeoX {
         let cfg = try GPTConfig.fromGGUF(g, arch: arch, positions: .rotary(dims: dims, base: base, interleaved: false),
                                          activation: .gelu,
                                          parallelResidual: try g.bool("\(arch).use_parallel_residual") ?? true)
-        return try GPTDecoder(config: cfg, tensors: g)
+        return try GPTDecoder(config: cfg, tensors: tensors)
     }
 }

@@ -352,11 +352,11 @@ import Glibc
 /// Registration of the `llama` architecture: GGUF `llama` (also Mistral-style files) and Hugging Face
 /// `model_type: llama`.
 enum Llama {
-    static func loadGGUF(_ g: GGUFFile) throws -> LanguageModelNetwork {
+    static func loadGGUF(_ g: GGUFFile, _ tensors: TensorSource) throws -> LanguageModelNetwork {
         // llama.cpp's converter permutes Q/K rows of `llama` models, so RoPE pairs adjacent elements.
         let arch = g.architecture ?? "llama"
         let cfg = try DecoderConfig.fromGGUF(g, arch: arch, pairing: .adjacent)
-        return try LlamaDecoder(config: cfg, tensors: g)
+        return try LlamaDecoder(config: cfg, tensors: tensors)
     }
 
     /// Hugging Face checkpoints are not permuted: RoPE rotates halves.

@@ -52,16 +52,43 @@ final class NoBatchWork {}
 
 /// Maps GGUF `general.architecture` values to loaders.
 public enum ArchitectureRegistry {
-    public typealias GGUFLoader = @Sendable (GGUFFile) throws -> LanguageModelNetwork
+    /// Metadata come from the file; weights from the tensor source (the file itself, or the file seen
+    /// through `QuantizingTensors` when float weights are quantized at load).
+    public typealias GGUFLoader = @Sendable (GGUFFile, TensorSource) throws -> LanguageModelNetwork
 
     public static let gguf: [String: GGUFLoader] = [
         "llama": Llama.loadGGUF,
         "mistral": Llama.loadGGUF,
         "qwen2": Qwen2.loadGGUF,
+        "phi3": Phi3.loadGGUF,
         "gpt2": GPT2.loadGGUF,
         "bloom": Bloom.loadGGUF,
         "gptneox": GPTNeoX.loadGGUF,
     ]
+
+    public typealias GGUFEncoderLoader = @Sendable (GGUFFile, TensorSource) throws -> EncoderNetwork
+
+    /// GGUF `general.architecture` -> encoder loader.
+    public static let ggufEncoders: [String: GGUFEncoderLoader] = [
+        "bert": BERT.loadGGUF,
+    ]
+
+    /// True if the file's architecture is an encoder (load it with `loadGGUFEncoder`).
+    public static func isEncoder(_ g: GGUFFile) -> Bool { g.architecture.map { ggufEncoders[$0] != nil } ?? false }
+
+    public static func loadGGUFEncoder(_ g: GGUFFile, tensors: TensorSource? = nil) throws -> EncoderNetwork {
+        guard let arch = g.architecture else {
+            throw MIIError.format("GGUF: general.architecture is missing")
+        }
+        guard let loader = ggufEncoders[arch] else {
+            let known = ggufEncoders.keys.sorted().joined(separator: ", ")
+            if gguf[arch] != nil {
+                throw MIIError.unsupported("architecture '\(arch)' is a decoder (text generation), not an encoder (supported GGUF encoders: \(known))")
+            }
+            throw MIIError.unsupported("encoder architecture '\(arch)' is not supported (supported: \(known))")
+        }
+        return try loader(g, tensors ?? g)
+    }
 
     public typealias HFLoader = @Sendable (HFFolder) throws -> LanguageModelNetwork
 
@@ -115,14 +142,18 @@ public enum ArchitectureRegistry {
         return try loader(f)
     }
 
-    public static func loadGGUF(_ g: GGUFFile) throws -> LanguageModelNetwork {
+    /// The decoder of a GGUF file; `tensors` (default: the file) supplies the weights.
+    public static func loadGGUF(_ g: GGUFFile, tensors: TensorSource? = nil) throws -> LanguageModelNetwork {
         guard let arch = g.architecture else {
             throw MIIError.format("GGUF: general.architecture is missing")
         }
         guard let loader = gguf[arch] else {
+            if ggufEncoders[arch] != nil {
+                throw MIIError.unsupported("architecture '\(arch)' is an encoder (embeddings), not a text generator: load it with ArchitectureRegistry.loadGGUFEncoder")
+            }
             let known = gguf.keys.sorted().joined(separator: ", ")
             throw MIIError.unsupported("architecture '\(arch)' is not supported (supported: \(known))")
         }
-        return try loader(g)
+        return try loader(g, tensors ?? g)
     }
 }

@@ -43,6 +43,24 @@ public struct SentenceEmbeddingConfig: Sendable, Equatable {
     /// Embedding length for an encoder of `hiddenSize`.
     public func dimension(hiddenSize: Int) -> Int { pooling.count * hiddenSize }
 
+    /// The embedding recipe of a GGUF encoder: `{arch}.pooling_type` as llama.cpp's converter writes
+    /// it from the sentence-transformers Pooling module (1 mean, 2 CLS, 3 last token; absent or 0
+    /// "none": mean, as sentence-transformers does for a plain model), L2-normalised as llama.cpp's
+    /// embedding tools do by default (the file does not record a Normalize module). No
+    /// max_seq_length is recorded either: inputs are truncated to the position table.
+    public init(gguf g: GGUFFile) throws {
+        let arch = g.architecture ?? ""
+        let mode: PoolingMode
+        switch try g.int("\(arch).pooling_type") ?? 0 {
+        case 0, 1: mode = .mean
+        case 2: mode = .cls
+        case 3: mode = .lastToken
+        case let t:
+            throw MIIError.unsupported("\(arch).pooling_type \(t) is not supported for embeddings (1 mean, 2 cls, 3 last)")
+        }
+        self.init(pooling: [mode], includePrompt: true, normalize: true, maxSequenceLength: nil)
+    }
+
     /// Reads the sentence-transformers files of `folder` (or the default without modules.json).
     public init(folder: HFFolder) throws {
         guard let bytes = try HFFolder.optionalFile(folder.path + "/modules.json", limit: Limits.maxConfigBytes) else {

@@ -62,7 +62,7 @@ extension GGUFFile: TensorSource {
 struct RenamedTensors: TensorSource {
     struct Target {
         var name: String
-        /// Rows [start, start + count) of a 2-D tensor; nil: the whole tensor.
+        /// Rows [start, start + count) of a 2-D tensor (elements of a 1-D float tensor); nil: the whole tensor.
         var rows: (start: Int, count: Int)? = nil
     }
     let base: TensorSource
@@ -78,6 +78,12 @@ struct RenamedTensors: TensorSource {
     func lookup(_ name: String) -> (type: GGMLType, dims: [Int64], data: UnsafeRawPointer)? {
         guard let target = resolve(name), let t = base.lookup(target.name) else { return nil }
         guard let r = target.rows else { return t }
+        // A range of a float vector (a fused bias: "rows" are elements).
+        if t.dims.count == 1 {
+            guard r.start >= 0, r.count > 0, Int64(r.start) + Int64(r.count) <= t.dims[0],
+                  t.type == .f32 || t.type == .f16 || t.type == .bf16 else { return nil }
+            return (t.type, [Int64(r.count)], t.data + r.start * t.type.rowBytes(1))
+        }
         // Row slices of a [cols, rows] matrix whose rows are whole blocks: checked here so a bad
         // request reads as "absent" and the caller reports the missing tensor.
         guard t.dims.count == 2, r.start >= 0, r.count > 0,

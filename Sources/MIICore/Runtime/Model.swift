@@ -6,7 +6,8 @@ public struct ModelOptions: Sendable {
     public var threads: Int = 0
     /// Default precision mode for sessions.
     public var mode: PrecisionMode = .precise
-    /// Float weights quantized at load (Hugging Face folders); `auto`: Q8_0 in fast mode only.
+    /// Float weights (F32/F16/BF16 matrices of Hugging Face folders and GGUF files) quantized at load;
+    /// `auto`: Q8_0 in fast mode only. Already quantized GGUF tensors stay as they are.
     public var quantize: WeightQuantization = .auto
     public init() {}
 }
@@ -38,6 +39,10 @@ public final class Model: @unchecked Sendable {
     public let generationDefaults: HFConfig?
     /// Token ids that end generation beyond the tokenizer's own: generation_config.json's eos_token_id.
     public let extraEndOfGeneration: Set<Int32>
+    /// The type float matrices were quantized to at load, if `options.quantize` asked for it.
+    public let loadQuantization: GGMLType?
+    /// The quantizing view of a GGUF file's tensors (owns the quantized copies, as does the network).
+    private let ggufQuantizer: QuantizingTensors?
     public var architecture: String { network?.architecture ?? encoder?.architecture ?? "" }
     public var vocabSize: Int { network?.vocabSize ?? encoder?.vocabSize ?? 0 }
     public var contextLength: Int { network?.contextLength ?? encoder?.maxPositions ?? 0 }
@@ -76,9 +81,11 @@ public final class Model: @unchecked Sendable {
         self.options = options
         do {
             format = .huggingFace(f)
+            ggufQuantizer = nil
             if let q = options.quantize.resolved(for: options.mode).ggmlType {
                 f.quantizeWeights(to: q)
             }
+            loadQuantization = f.loadQuantization
             let vocab: Int
             if ArchitectureRegistry.isEncoder(f) {
                 let enc = try ArchitectureRegistry.loadHFEncoder(f)
@@ -132,13 +139,35 @@ public final class Model: @unchecked Sendable {
         do {
             let g = try GGUFFile(file: file)
             format = .gguf(g)
-            let net = try ArchitectureRegistry.loadGGUF(g)
-            network = net
-            encoder = nil
-            sentenceEmbedding = nil
+            var tensors: TensorSource = g
+            if let q = options.quantize.resolved(for: options.mode).ggmlType {
+                let vocabRows = g.tensor("token_embd.weight").flatMap { $0.dims.count == 2 ? Int($0.dims[1]) : nil }
+                let qt = QuantizingTensors(base: g, target: q, vocabRows: vocabRows,
+                                           keepsFloat: QuantizingTensors.ggufKeepsFloat)
+                ggufQuantizer = qt
+                loadQuantization = q
+                tensors = qt
+            } else {
+                ggufQuantizer = nil
+                loadQuantization = nil
+            }
+            let vocab: Int
+            if ArchitectureRegistry.isEncoder(g) {
+                let enc = try ArchitectureRegistry.loadGGUFEncoder(g, tensors: tensors)
+                encoder = enc
+                network = nil
+                sentenceEmbedding = try SentenceEmbeddingConfig(gguf: g)
+                vocab = enc.vocabSize
+            } else {
+                let net = try ArchitectureRegistry.loadGGUF(g, tensors: tensors)
+                network = net
+                encoder = nil
+                sentenceEmbedding = nil
+                vocab = net.vocabSize
+            }
             let tok = try Tokenizer.fromGGUF(g)
-            if tok.vocabSize != net.vocabSize {
-                throw MIIError.format("tokenizer has \(tok.vocabSize) tokens but the embedding has \(net.vocabSize) rows")
+            if tok.vocabSize != vocab {
+                throw MIIError.format("tokenizer has \(tok.vocabSize) tokens but the embedding has \(vocab) rows")
             }
             tokenizer = tok
             if let t = try g.string("tokenizer.chat_template") {
@@ -149,7 +178,7 @@ public final class Model: @unchecked Sendable {
             generationDefaults = nil
             extraEndOfGeneration = []
             g.file.adviseWillNeed()
-            Log.write(.info, "loaded \(path): \(net.architecture), \(g.tensors.count) tensors, vocab \(net.vocabSize), kernels \(Hardware.kernelSet)")
+            Log.write(.info, "loaded \(path): \(network?.architecture ?? encoder?.architecture ?? ""), \(g.tensors.count) tensors, vocab \(vocab), kernels \(Hardware.kernelSet)")
         }
     }
 
@@ -186,7 +215,12 @@ public final class Model: @unchecked Sendable {
     public var formatDescription: String {
         switch format {
         case .gguf(let g):
-            return "GGUF v\(g.version), \(g.tensors.count) tensors, \(g.file.count) bytes"
+            var s = "GGUF v\(g.version), \(g.tensors.count) tensors, \(g.file.count) bytes"
+            if let q = loadQuantization, let qt = ggufQuantizer {
+                s += qt.quantizedCount > 0 ? ", \(qt.quantizedCount) float matrices quantized to \(q.name) at load"
+                                          : ", no float matrices to quantize to \(q.name)"
+            }
+            return s
         case .huggingFace(let f):
             return "Hugging Face folder (\(f.modelType)), \(f.tensorCount) tensors in \(f.weightFiles.count) safetensors file(s), \(f.weightBytes) bytes" + (f.declaredDType.map { ", dtype \($0)" } ?? "")
                 + (f.loadQuantization.map { ", float matrices quantized to \($0.name) at load" } ?? "")
@@ -209,7 +243,7 @@ public final class Model: @unchecked Sendable {
         var counts: [String: Int] = [:]
         switch format {
         case .gguf(let g):
-            for t in g.tensors { counts[t.type.name, default: 0] += 1 }
+            for t in g.tensors { counts[(ggufQuantizer?.quantizedType(of: t.name) ?? t.type).name, default: 0] += 1 }
         case .huggingFace:
             for m in network?.weightMatrices ?? encoder?.weightMatrices ?? [] { counts[m.type.name, default: 0] += 1 }
         }

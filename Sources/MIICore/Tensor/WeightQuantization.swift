@@ -35,16 +35,33 @@ final class QuantizingTensors: TensorSource, @unchecked Sendable {
     let base: TensorSource
     let target: GGMLType
     let vocabRows: Int?
+    /// Names of 2-D float tensors that stay float (nil: none).
+    let keepsFloat: (@Sendable (String) -> Bool)?
     private var cache: [String: (type: GGMLType, dims: [Int64], data: UnsafeRawPointer)] = [:]
     private var owned: [UnsafeMutableRawPointer] = []
     private(set) var quantizedBytes = 0
     private(set) var quantizedCount = 0
 
-    init(base: TensorSource, target: GGMLType, vocabRows: Int?) {
+    init(base: TensorSource, target: GGMLType, vocabRows: Int?, keepsFloat: (@Sendable (String) -> Bool)? = nil) {
         self.base = base
         self.target = target
         self.vocabRows = vocabRows
+        self.keepsFloat = keepsFloat
     }
+
+    /// What llama.cpp's converter leaves in float when it writes a quantized GGUF file (GGUF tensor
+    /// names): norms, position and token-type embeddings, MoE router inputs, and anything that is not
+    /// a `.weight`. Quantizing a float GGUF at load with this rule gives the tensors its `--outtype
+    /// q8_0` would have given.
+    static let ggufKeepsFloat: @Sendable (String) -> Bool = { name in
+        !name.hasSuffix(".weight") || name.hasSuffix("_norm.weight")
+            || name == "position_embd.weight" || name == "token_types.weight"
+            || name.contains("ffn_gate_inp")
+    }
+
+    /// The type a tensor was quantized to, if it has been looked up and quantized (only quantized
+    /// tensors are cached).
+    func quantizedType(of name: String) -> GGMLType? { cache[name]?.type }
 
     deinit { for p in owned { p.deallocate() } }
 
@@ -53,6 +70,7 @@ final class QuantizingTensors: TensorSource, @unchecked Sendable {
     func lookup(_ name: String) -> (type: GGMLType, dims: [Int64], data: UnsafeRawPointer)? {
         if let hit = cache[name] { return hit }
         guard let t = base.lookup(name) else { return nil }
+        if let keep = keepsFloat, keep(name) { return t }
         guard t.dims.count == 2, t.type == .f32 || t.type == .f16 || t.type == .bf16,
               t.dims[0] > 0, t.dims[0] % 32 == 0, t.dims[1] > 0 else { return t }
         let cols = Int(t.dims[0]), rows = Int(t.dims[1])

@@ -3,6 +3,7 @@
 //   "gpt2"   byte-level BPE with merge ranks and a pre-tokenizer chosen by `tokenizer.ggml.pre`
 //   "llama"  SentencePiece BPE with token scores, a dummy space prefix, U+2581 for spaces and byte fallback
 //   "gemma4" BPE with merge ranks over UTF-8 characters, U+2581 for spaces and byte fallback
+//   "bert"   WordPiece (llama.cpp's WPM): word-start pieces carry U+2581, [CLS] ... [SEP] around the text
 // Deliberate differences from llama.cpp are marked "Unlike llama.cpp" where they are made.
 //
 // It can also be built from a Hugging Face tokenizer.json (`fromHuggingFace`, Tokenizers/HF/): then
@@ -41,7 +42,8 @@ public final class Tokenizer: @unchecked Sendable {
         case bpe
         /// SentencePiece BPE (GGUF `tokenizer.ggml.model` = "llama").
         case spm
-        /// WordPiece (a Hugging Face tokenizer.json with a "WordPiece" model, e.g. BERT).
+        /// WordPiece (a Hugging Face tokenizer.json with a "WordPiece" model, e.g. BERT, or GGUF
+        /// `tokenizer.ggml.model` = "bert").
         case wordPiece
         /// Unigram (a Hugging Face tokenizer.json with a "Unigram" model, e.g. T5, XLM-R).
         case unigram
@@ -69,6 +71,8 @@ public final class Tokenizer: @unchecked Sendable {
     public let eomId: Int32?
     public let padId: Int32?
     public let unkId: Int32?
+    /// The separator appended after the text (GGUF WordPiece vocabularies: [SEP]).
+    public let sepId: Int32?
     public let addBOS: Bool
     public let addEOS: Bool
     /// SentencePiece: a space is put in front of the text (and of text after a special token).
@@ -85,6 +89,7 @@ public final class Tokenizer: @unchecked Sendable {
     let splitter: SpecialTokenSplitter
     let bpe: BPEModel?
     let spm: SPMModel?
+    let wpm: GGUFWordPiece?
     /// The bytes each token stands for, with special tokens rendered as their text.
     let pieceBytes: [UInt8]
     let pieceStarts: [Int]
@@ -97,7 +102,7 @@ public final class Tokenizer: @unchecked Sendable {
 
     init(kind: Kind, modelName: String, preTokenizer: String, vocab: TokenTextTable, attrs: [UInt16],
          ids: SpecialIds, flags: (addBOS: Bool, addEOS: Bool, addSpacePrefix: Bool, cleanSpaces: Bool),
-         escapeWhitespace: Bool, eog: Set<Int32>, bpe: BPEModel?, spm: SPMModel?,
+         escapeWhitespace: Bool, eog: Set<Int32>, bpe: BPEModel?, spm: SPMModel?, wpm: GGUFWordPiece? = nil,
          hf: HFPipeline? = nil, chatTemplate: String? = nil, modelMaxLength: Int? = nil) {
         self.hf = hf
         self.chatTemplate = chatTemplate
@@ -114,6 +119,7 @@ public final class Tokenizer: @unchecked Sendable {
         self.eomId = ids.eom
         self.padId = ids.pad
         self.unkId = ids.unk
+        self.sepId = ids.sep
         self.addBOS = flags.addBOS
         self.addEOS = flags.addEOS
         self.addSpacePrefix = flags.addSpacePrefix
@@ -122,6 +128,7 @@ public final class Tokenizer: @unchecked Sendable {
         self.eogIds = eog
         self.bpe = bpe
         self.spm = spm
+        self.wpm = wpm
         self.splitter = hf != nil ? SpecialTokenSplitter(vocab: vocab, attrs: []) : SpecialTokenSplitter(vocab: vocab, attrs: attrs)
         var bytes: [UInt8] = []
         var starts: [Int] = [0]
@@ -147,6 +154,7 @@ public final class Tokenizer: @unchecked Sendable {
         var eom: Int32?
         var unk: Int32?
         var pad: Int32?
+        var sep: Int32?
         var fimPre: Int32?
         var fimSuf: Int32?
         var fimMid: Int32?
@@ -166,8 +174,9 @@ public final class Tokenizer: @unchecked Sendable {
         switch model {
         case "gpt2", "gemma4": kind = .bpe
         case "llama": kind = .spm
-        case "bert", "t5", "rwkv", "plamo2", "hybriddna", "whitespace", "test":
-            throw MIIError.unsupported("tokenizer: vocabulary type '\(model)' is not supported (only 'gpt2' byte-level BPE, 'llama' SentencePiece and 'gemma4')")
+        case "bert": kind = .wordPiece
+        case "t5", "rwkv", "plamo2", "hybriddna", "whitespace", "test":
+            throw MIIError.unsupported("tokenizer: vocabulary type '\(model)' is not supported (only 'gpt2' byte-level BPE, 'llama' SentencePiece, 'gemma4' and 'bert' WordPiece)")
         case "no_vocab", "none":
             throw MIIError.unsupported("tokenizer: the model has no vocabulary ('\(model)')")
         default:
@@ -232,13 +241,20 @@ public final class Tokenizer: @unchecked Sendable {
             addBOS = f.addBOS
             cleanSpaces = f.cleanSpaces
             if f.clearBOS { ids.bos = nil }
-        case .wordPiece, .unigram:
+        case .wordPiece:
+            // llama.cpp's WPM defaults (the ids of bert-base-uncased's vocabulary); the pre-tokenizer
+            // name is not used.
+            ids.bos = 101; ids.unk = 100; ids.sep = 102; ids.pad = 0
+            addBOS = true; cleanSpaces = true
+            if preName.isEmpty { preName = "default" }
+        case .unigram:
             break  // not produced from GGUF metadata
         }
         if let v = try g.bool("tokenizer.ggml.add_space_prefix") { addSpacePrefix = v }
         // Defaults outside the vocabulary are dropped (llama.cpp does the same).
         func inRange(_ v: Int32?) -> Int32? { v.flatMap { $0 >= 0 && Int($0) < n ? $0 : nil } }
         ids.bos = inRange(ids.bos); ids.eos = inRange(ids.eos); ids.unk = inRange(ids.unk)
+        ids.sep = inRange(ids.sep); ids.pad = inRange(ids.pad)
 
         func readId(_ key: String, strict: Bool) throws -> Int32?? {
             guard let v = try g.int(key) else { return .none }
@@ -255,6 +271,7 @@ public final class Tokenizer: @unchecked Sendable {
         if let v = try readId("tokenizer.ggml.eom_token_id", strict: true) { ids.eom = v }
         if let v = try readId("tokenizer.ggml.unknown_token_id", strict: true) { ids.unk = v }
         if let v = try readId("tokenizer.ggml.padding_token_id", strict: false) { ids.pad = v }
+        if let v = try readId("tokenizer.ggml.seperator_token_id", strict: true) { ids.sep = v }
         let fimKeys: [(String, WritableKeyPath<SpecialIds, Int32?>)] = [
                           ("tokenizer.ggml.fim_pre_token_id", \.fimPre), ("tokenizer.ggml.prefix_token_id", \.fimPre),
                           ("tokenizer.ggml.fim_suf_token_id", \.fimSuf), ("tokenizer.ggml.suffix_token_id", \.fimSuf),
@@ -267,6 +284,17 @@ public final class Tokenizer: @unchecked Sendable {
         if let v = try g.bool("tokenizer.ggml.add_bos_token") { addBOS = v }
         if let v = try g.bool("tokenizer.ggml.add_eos_token") { addEOS = v }
         if family?.gemma4 == true { addBOS = true }  // llama.cpp's Gemma 4 workaround
+        if kind == .wordPiece {
+            // llama.cpp's WPM tokenizer puts BOS ([CLS]) before and SEP after the text whenever special
+            // tokens are added, whatever add_bos_token / add_eos_token say.
+            addBOS = true; addEOS = false
+            if ids.sep == nil {
+                throw MIIError.format("tokenizer: the WordPiece vocabulary has no separator token ([SEP])")
+            }
+            if ids.unk == nil {
+                throw MIIError.format("tokenizer: the WordPiece vocabulary has no unknown token ([UNK])")
+            }
+        }
         if addBOS && ids.bos == nil {
             throw MIIError.format("tokenizer: add_bos_token is set but the vocabulary has no BOS token")
         }
@@ -298,6 +326,7 @@ public final class Tokenizer: @unchecked Sendable {
 
         var bpe: BPEModel? = nil
         var spm: SPMModel? = nil
+        var wpm: GGUFWordPiece? = nil
         switch kind {
         case .bpe:
             guard let list = try g.stringArray("tokenizer.ggml.merges") else {
@@ -321,13 +350,17 @@ public final class Tokenizer: @unchecked Sendable {
             let mergeable = attrs.map { $0 & (TokenAttr.control | TokenAttr.unknown | TokenAttr.byte) == 0 }
             spm = SPMModel(scores: scores, mergeable: mergeable, byteTokens: byteTokens, unkId: ids.unk,
                            joinsSpace: SPMModel.charsBeforeSpace(vocab: vocab, mergeable: mergeable))
-        case .wordPiece, .unigram:
+        case .wordPiece:
+            let lowercase = try g.bool("tokenizer.ggml.normalizer.lowercase") ?? true
+            let stripAccents = try g.bool("tokenizer.ggml.normalizer.strip_accents") ?? lowercase
+            wpm = GGUFWordPiece(vocab: vocab, unkId: ids.unk!, lowercase: lowercase, stripAccents: stripAccents)
+        case .unigram:
             break
         }
         return Tokenizer(kind: kind, modelName: model, preTokenizer: preName, vocab: vocab, attrs: attrs, ids: ids,
                          flags: (addBOS, addEOS, addSpacePrefix, cleanSpaces),
-                         escapeWhitespace: kind == .spm || family?.escapeWhitespace == true,
-                         eog: eog, bpe: bpe, spm: spm)
+                         escapeWhitespace: kind == .spm || kind == .wordPiece || family?.escapeWhitespace == true,
+                         eog: eog, bpe: bpe, spm: spm, wpm: wpm)
     }
 
     /// "<0xXX>" (upper-case hex) for a byte.
@@ -583,7 +616,16 @@ public final class Tokenizer: @unchecked Sendable {
                     prevSpecial = false
                 }
             }
-        case .wordPiece, .unigram:
+        case .wordPiece:
+            guard let model = wpm else { break }
+            for f in fragments {
+                switch f {
+                case .token(let id): out.append(id)
+                case .text(let r): model.encode(UnsafeBufferPointer(rebasing: bytes[r]), into: &out)
+                }
+            }
+            if addSpecial, let s = sepId { out.append(s) }
+        case .unigram:
             break  // tokenizer.json vocabularies go through `hf` above
         }
         if addSpecial && addEOS, let e = eosId { out.append(e) }

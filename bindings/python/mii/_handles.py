@@ -168,7 +168,7 @@ class Model(_OwnedHandle):
 
     def __init__(self, path: str | os.PathLike, *, threads: int | None = None, precision: str | None = None,
                  quantize: str | None = None):
-        """quantize: float weights of a Hugging Face folder quantized at load — 'auto' (default: Q8_0
+        """quantize: float weights (F32/F16/BF16) of a folder or GGUF file quantized at load — 'auto' (default: Q8_0
         in fast precision, none in precise), 'none', 'q8_0' (alias 'int8'), 'q4_0', 'q4_1'."""
         path = os.fspath(path)
         params = _ffi.mii_model_params()

@@ -57,3 +57,19 @@ def test_encode_rejects_non_strings(minilm):
     with pytest.raises(mii.InvalidArgumentError):
         minilm.encode(["ok", 3])
     assert minilm.encode([]).shape == (0, 384)
+
+
+def test_gguf_encoder_matches_sentence_transformers():
+    """The same model converted to GGUF by llama.cpp's converter (scripts/fixtures/make_minilm_gguf.py,
+    run by scripts/test.sh): WordPiece vocabulary from the GGUF file, mean pooling, normalised."""
+    path = os.path.join(ROOT, ".cache", "gguf", "all-MiniLM-L6-v2.f16.gguf")
+    if not os.path.exists(path):
+        pytest.fail(f"{path} is missing: run python3 scripts/fixtures/make_minilm_gguf.py")
+    ref = json.load(open(REF))["sentences"]
+    want = np.array([r["embedding"] for r in ref], dtype=np.float64)
+    with mii.pipeline(path, threads=2) as p:
+        assert p.model.architecture == "bert" and p.model.sentence_embedding_length == 384
+        assert [p.tokenizer.encode(r["text"]) for r in ref] == [r["ids"] for r in ref]
+        got = p.encode([r["text"] for r in ref])
+    cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+    assert cos.min() >= 0.9999, cos
