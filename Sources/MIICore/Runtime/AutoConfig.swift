@@ -81,19 +81,20 @@ public struct ExecutionPlan: Sendable {
                                     override: "--mode precise|fast / mii_model_params.precision / precision="))
         let quantReason: String
         let quantValue: String
-        if let f = model.folder, let q = f.loadQuantization {
+        let hasFloatMatrices = (model.network?.weightMatrices ?? []).contains { [.f32, .f16, .bf16].contains($0.type) }
+        if let q = model.loadQuantization {
             quantValue = q.name
             quantReason = model.options.quantize == .auto
-                ? "auto: float weights become \(q.name) blocks at load in fast mode (DeepSpeed-Inference-style int8)"
-                : "asked for: float matrices quantized to \(q.name) at load"
-        } else if model.folder != nil {
-            quantValue = "none"
-            quantReason = model.options.quantize == .auto
-                ? "auto: float weights stay float in precise mode (fast mode would quantize them to Q8_0)"
-                : "asked for: weights as stored"
+                ? "auto: float weight matrices become \(q.name) blocks at load in fast mode (DeepSpeed-Inference-style int8)"
+                : "asked for: float weight matrices quantized to \(q.name) at load"
+        } else if model.options.quantize == .auto {
+            quantValue = model.gguf != nil ? "as stored" : "float"
+            quantReason = hasFloatMatrices || model.folder != nil
+                ? "auto: float weights stay float in precise mode (fast mode would quantize them to Q8_0 at load)"
+                : "the file's quantized tensors are used in place from the mapping"
         } else {
             quantValue = "as stored"
-            quantReason = "GGUF tensors are used in place from the file mapping"
+            quantReason = "asked for: weights as stored"
         }
         choices.append(ConfigChoice(name: "weights", value: quantValue, reason: quantReason,
                                     override: "--quantize auto|none|q8_0|q4_0|q4_1 / mii_model_params.quantize / quantize="))
