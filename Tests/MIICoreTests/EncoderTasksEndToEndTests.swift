@@ -126,7 +126,7 @@ final class EncoderTasksEndToEndTests: XCTestCase {
         XCTAssertThrowsError(try m.answer(question: question, context: context))
         XCTAssertNoThrow(try m.answer(question: question, context: context, maxQuestionLen: 10))
         // The null answer is there when asked for, with start = end = 0.
-        let withNull = try m.answer(question: "Where?", context: context, topK: 100, handleImpossibleAnswer: true)
+        let withNull = try m.answer(question: "Where?", context: context, topK: 100_000, handleImpossibleAnswer: true)
         XCTAssertEqual(withNull.filter { $0.text.isEmpty && $0.start == 0 && $0.end == 0 }.count, 1)
     }
 

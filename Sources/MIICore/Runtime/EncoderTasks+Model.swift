@@ -305,30 +305,38 @@ enum TextAlignment {
 
     /// The input as the tokenizer sees it: each character normalised on its own, as UTF-8 bytes, with
     /// the character each byte comes from. Whitespace becomes a space; "▁" too.
-    static func haystack(_ text: String, _ tok: Tokenizer) -> (bytes: [UInt8], char: [Int]) {
+    static func haystack(_ text: String, _ tok: Tokenizer) -> (bytes: [UInt8], char: [Int], scalar: [Unicode.Scalar]) {
         let norm = tok.hf?.normalizer
         let collapse = norm.map { n in n.perChar([0x20, 0x20]).count == 1 } ?? false
-        var bytes: [UInt8] = [], char: [Int] = []
+        var bytes: [UInt8] = [], char: [Int] = [], scalar: [Unicode.Scalar] = []
         bytes.reserveCapacity(text.utf8.count)
         char.reserveCapacity(text.utf8.count)
         let scalars = Array(text.unicodeScalars)
         for (i, c) in scalars.enumerated() {
-            var n: [UInt32] = norm.map { $0.perChar([c.value]) } ?? [c.value]
-            if c.properties.isWhitespace { n = [0x20] }
+            let n: [UInt32] = norm.map { $0.perChar([c.value]) } ?? [c.value]
             if collapse, c == " ", i + 1 < scalars.count, scalars[i + 1] == " " { continue }  // "  " -> " " keeps the last
             for v in n {
-                let u = v == 0x2581 ? 0x20 : v
-                guard let sc = Unicode.Scalar(u) else { continue }
-                let s = Unicode.Scalar(sc.properties.isWhitespace ? 0x20 : u) ?? sc
-                for b in String(s).utf8 { bytes.append(b); char.append(i) }
+                guard let sc = Unicode.Scalar(v == 0x2581 ? 0x20 : v) else { continue }
+                for b in String(sc).utf8 { bytes.append(b); char.append(i); scalar.append(sc) }
             }
         }
-        return (bytes, char)
+        return (bytes, char, scalar)
+    }
+
+    /// BERT's punctuation (each such character is a word of its own).
+    static func isPunctuation(_ c: Unicode.Scalar) -> Bool {
+        let v = c.value
+        if (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v) { return true }
+        switch c.properties.generalCategory {
+        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+             .finalPunctuation, .otherPunctuation: return true
+        default: return false
+        }
     }
 
     static func align(ids: [Int32], skip: [Bool], text: String, tokenizer tok: Tokenizer) -> [(start: Int, end: Int)?] {
         let mode = self.mode(tok)
-        let (hay, charOf) = haystack(text, tok)
+        let (hay, charOf, scalarOf) = haystack(text, tok)
         let nChars = text.unicodeScalars.count
         let foldCase = tok.hf?.normalizer == nil && mode == .wordPiece
         var out = [(start: Int, end: Int)?](repeating: nil, count: ids.count)
@@ -367,10 +375,27 @@ enum TextAlignment {
                 let t = Array(tok.tokenText(ids[i]).utf8)
                 piece = t.count > 2 && t[0] == 0x23 && t[1] == 0x23 ? Array(t[2...]) : t
             }
-            piece = piece.map { isSpaceByte($0) ? 0x20 : $0 }
             var core = piece[...]
             while let f = core.first, f == 0x20 { core.removeFirst() }
             let lead = piece.count - core.count
+            if ids[i] == tok.unkId && mode == .wordPiece {
+                // WordPiece's unknown token is a whole word: a punctuation character, or the run up to
+                // the next space or punctuation (CJK characters are spaced out by the normalizer).
+                var p = cursor
+                while p < hay.count && isSpaceByte(hay[p]) { p += 1 }
+                if p < hay.count {
+                    settle(until: p)
+                    var e = p
+                    if isPunctuation(scalarOf[p]) {
+                        while e < hay.count && charOf[e] == charOf[p] && scalarOf[e] == scalarOf[p] { e += 1 }
+                    } else {
+                        while e < hay.count && !isSpaceByte(hay[e]) && !isPunctuation(scalarOf[e]) { e += 1 }
+                    }
+                    out[i] = (charOf[p], charOf[e - 1] + 1)
+                    cursor = e
+                    continue
+                }
+            }
             if ids[i] == tok.unkId || (core.isEmpty && lead == 0) {
                 pending.append(i)
                 continue

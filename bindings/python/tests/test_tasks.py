@@ -91,3 +91,75 @@ def test_task_errors():
         assert len(one) == 2 and all('"' not in r["token_str"] for r in one)
     finally:
         pipe.close()
+
+
+# Live comparisons with transformers (skipped when torch / transformers are missing): token offsets and
+# words, and question answering over windows, on texts with leading/repeated spaces, tabs, punctuation,
+# accents, CJK, emoji and other multi-byte characters.
+TRICKY = [
+    "  leading spaces", "trailing spaces   ", "a  b   c", "tab\tand\nnewline", "Émile Zola's café, naïve!",
+    "東京タワー is in 東京.", "emoji 🙂🚀 and ZWJ 👩\u200d👩\u200d👧", "ß Straße İstanbul ǅ", "'quoted' \"double\" (paren) [br]",
+    "...!!!???", "ﬁ ligature ①", "x", "Ünïcödé naïve résumé", "Mary's book—costs $5.99; “quoted”.",
+    "São Paulo   and    Łódź", "\u00a0nbsp\u00a0here", "über-cool C++ & C#", "123,456.78 km²", "mixed CASE Paris LONDON",
+    "!od'afParisw  京çañ,s", "lü-hwfuhcüblk  h mParisd🙂b", "it cñzvzdg \tibcüñ ç g '", "v -nqklkcñ京o ef🙂Zürich ic",
+]
+# Known differences, not matched (so left out): XLM-R's unknown token for a tab (tokenizers gives it an
+# empty span after the tab; libmii the tab). Also not matched, and not in TRICKY: NFKC composing "e" +
+# U+0301 into one character (tokenizers maps it to the "e" only, libmii to both).
+XLMR_SKIP = {"tab\tand\nnewline", "it cñzvzdg \tibcüñ ç g '"}
+
+
+def _transformers():
+    try:
+        import transformers  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        pytest.skip("transformers / torch not installed")
+    import transformers
+    return transformers
+
+
+@pytest.mark.parametrize("name", ["bert-tok", "roberta-tok", "xlmr-tok"])
+def test_token_offsets_live(name):
+    transformers = _transformers()
+    folder = os.path.join(FIXTURES, name)
+    ref = transformers.pipeline("token-classification", model=folder, device="cpu")
+    pipe = mii.pipeline(folder)
+    try:
+        for text in TRICKY:
+            if name == "xlmr-tok" and text in XLMR_SKIP:
+                continue
+            want = ref(text, aggregation_strategy="none", ignore_labels=[])
+            got = pipe(text, ignore_labels=[])
+            key = lambda r: (r["index"], r["word"], r["start"], r["end"], r["entity"])  # noqa: E731
+            assert [key(g) for g in got] == [key(w) for w in want], text
+            assert [g["score"] for g in got] == pytest.approx([w["score"] for w in want], abs=TOL), text
+    finally:
+        pipe.close()
+
+
+@pytest.mark.parametrize("name", ["bert-qa", "roberta-qa", "xlmr-qa"])
+def test_question_answering_live(name):
+    transformers = _transformers()
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "scripts", "fixtures"))
+    try:
+        from make_tiny_encoder_tasks import LONG_CONTEXT, qa_reference
+    finally:
+        sys.path.pop(0)
+    folder = os.path.join(FIXTURES, name)
+    tok = transformers.AutoTokenizer.from_pretrained(folder)
+    model = transformers.AutoModelForQuestionAnswering.from_pretrained(folder).eval()
+    pipe = mii.pipeline(folder)
+    contexts = [" ".join(TRICKY), LONG_CONTEXT.replace(". ", ".  ") + " " + " ".join(TRICKY[:8])]
+    try:
+        for context in contexts:
+            for kw in ({}, {"top_k": 5, "doc_stride": 20}, {"top_k": 3, "max_seq_len": 48, "doc_stride": 8,
+                                                            "handle_impossible_answer": True, "max_answer_len": 4}):
+                want, windows = qa_reference(model, tok, "Where does Mary live?", context, **kw)
+                assert windows > 1
+                got = pipe(question="Where does Mary live?", context=context, **kw)
+                got = [got] if isinstance(got, dict) else got
+                _compare(got, want)
+    finally:
+        pipe.close()
