@@ -268,8 +268,10 @@ extension Model {
 /// whole character, as in tokenizers. Spaces: WordPiece offsets never include them; byte-level BPE
 /// tokens ("Ġ") are trimmed (RoBERTa's trim_offsets: a lone "Ġ" is the empty span after its space);
 /// SentencePiece-style tokens ("▁") include the space they stand for, or share the next character's
-/// offsets when the space was prepended. Tokens that do not match (unknown tokens, characters the
-/// normaliser changes in context) get the gap up to the next match.
+/// offsets when the space was prepended. WordPiece's unknown token spans its word. Other tokens that
+/// do not match (unknown tokens, characters the normaliser changes in context) get the gap up to the
+/// next match, or the empty span after it when it holds only whitespace (as tokenizers' Unigram does
+/// for an unknown tab).
 enum TextAlignment {
     enum Mode { case wordPiece, byteLevel, metaspace }
 
@@ -349,7 +351,13 @@ enum TextAlignment {
             while a < limit && isSpaceByte(hay[a]) { a += 1 }
             var b = limit
             while b > a && isSpaceByte(hay[b - 1]) { b -= 1 }
-            if b > a { for i in pending { out[i] = (charOf[a], charOf[b - 1] + 1) } }
+            if b > a {
+                for i in pending { out[i] = (charOf[a], charOf[b - 1] + 1) }
+            } else if limit > cursor {
+                // Only whitespace between the neighbours (e.g. an unknown tab): the empty span after it.
+                let at = a < hay.count ? charOf[a] : nChars
+                for i in pending { out[i] = (at, at) }
+            }
             pending.removeAll()
         }
         func lower(_ b: UInt8) -> UInt8 { foldCase && b >= 0x41 && b <= 0x5A ? b + 32 : b }
