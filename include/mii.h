@@ -284,12 +284,23 @@ MII_API mii_status mii_generate_tokens(mii_session *session, const int32_t *prom
  *   "fill-mask"            {"text", "top_k" (default 5)}
  *                          -> [{"score","token","token_str","sequence"}] (several masks: one list per mask)
  *   "text-classification"  {"text", "top_k" (default 0: all labels)} -> [{"label","score"}], best first
- *   "token-classification" {"text"} -> [{"entity","score","index","word","start","end"}]
- *                          (no aggregation, special tokens skipped, label "O" left out)
- *   "question-answering"   {"question", "context", "top_k" (default 1), "max_answer_len" (default 15)}
- *                          -> [{"score","start","end","answer","token_start","token_end"}], best first
+ *   "token-classification" {"text", "ignore_labels" (default ["O"])}
+ *                          -> [{"entity","score","index","word","start","end"}]
+ *                          (no aggregation, special tokens skipped, labels in ignore_labels left out)
+ *   "question-answering"   {"question", "context", "top_k" (default 1), "max_answer_len" (default 15),
+ *                           "max_seq_len" (default min(384, tokenizer model_max_length, model positions)),
+ *                           "doc_stride" (default min(max_seq_len / 2, 128)), "max_question_len"
+ *                           (default: the whole question), "handle_impossible_answer" (default false),
+ *                           "align_to_words" (default true)}
+ *                          -> [{"score","start","end","answer","token_start","token_end"}], best first.
+ *                          A context longer than max_seq_len is split into overlapping windows
+ *                          (doc_stride context tokens shared) and the best spans of all windows are
+ *                          returned, as transformers' question-answering pipeline; token_start/end
+ *                          are positions in the answer's window. handle_impossible_answer adds
+ *                          {"score": null score, "start": 0, "end": 0, "answer": ""}.
  * MII_ERR_UNSUPPORTED: a decoder model, or a checkpoint without the task's head.
- * MII_ERR_INVALID_ARGUMENT: unknown task, malformed JSON, missing keys, no mask token, too long input. */
+ * MII_ERR_INVALID_ARGUMENT: unknown task, malformed JSON, missing keys, no mask token, too long input
+ * (fill-mask, classification), doc_stride not below the context tokens of a window. */
 MII_API mii_status mii_run_task(const mii_model *model, const char *task, const char *input_json,
                                 char *buf, size_t capacity, size_t *needed);
 

@@ -715,6 +715,15 @@ public func export_run_task(_ m: OpaquePointer?, _ task: UnsafePointer<CChar>?, 
             guard let i = v.int, i >= 0, i <= 1 << 20 else { throw argument("\"\(key)\" must be a non-negative integer") }
             return Int(i)
         }
+        func optInt(_ key: String) throws -> Int? {
+            guard let v = request[key], !v.isNull else { return nil }
+            return try int(key, 0)
+        }
+        func flag(_ key: String, _ fallback: Bool) throws -> Bool {
+            guard let v = request[key], !v.isNull else { return fallback }
+            guard let b = v.bool else { throw argument("\"\(key)\" must be true or false") }
+            return b
+        }
         func num(_ f: Float) -> JSONValue { .number(Double(f)) }
         func optInt(_ i: Int?) -> JSONValue { i.map { .int(Int64($0)) } ?? .null }
         let model = box.model
@@ -732,14 +741,25 @@ public func export_run_task(_ m: OpaquePointer?, _ task: UnsafePointer<CChar>?, 
                 .object([("label", .string($0.label)), ("score", num($0.score))])
             })
         case "token-classification":
-            out = .array(try model.classifyTokens(try text("text")).map {
+            var ignore: Set<String> = ["O"]
+            if let v = request["ignore_labels"], !v.isNull {
+                guard let list = v.array, list.allSatisfy({ $0.string != nil }) else {
+                    throw argument("\"ignore_labels\" must be an array of strings")
+                }
+                ignore = Set(list.compactMap(\.string))
+            }
+            out = .array(try model.classifyTokens(try text("text"), ignoreLabels: ignore).map {
                 .object([("entity", .string($0.entity)), ("score", num($0.score)), ("index", .int(Int64($0.index))),
                          ("word", .string($0.word)), ("start", optInt($0.start)), ("end", optInt($0.end))])
             })
         case "question-answering":
             out = .array(try model.answer(question: try text("question"), context: try text("context"),
                                           topK: max(1, try int("top_k", 1)),
-                                          maxAnswerLength: max(1, try int("max_answer_len", 15))).map {
+                                          maxAnswerLength: max(1, try int("max_answer_len", 15)),
+                                          maxSeqLen: try optInt("max_seq_len"), docStride: try optInt("doc_stride"),
+                                          maxQuestionLen: try optInt("max_question_len"),
+                                          handleImpossibleAnswer: try flag("handle_impossible_answer", false),
+                                          alignToWords: try flag("align_to_words", true)).map {
                 .object([("score", num($0.score)), ("start", optInt($0.start)), ("end", optInt($0.end)),
                          ("answer", .string($0.text)), ("token_start", .int(Int64($0.tokenStart))),
                          ("token_end", .int(Int64($0.tokenEnd)))])

@@ -85,6 +85,15 @@ public enum EncoderTasks {
     /// or special tokens).
     public static func bestSpans(start: [Float], end: [Float], allowed: [Bool], nullIndex: Int? = 0,
                                  maxAnswerLength: Int = 15, topK k: Int = 1) throws -> [Span] {
+        try scoreSpans(start: start, end: end, allowed: allowed, nullIndex: nullIndex,
+                       maxAnswerLength: maxAnswerLength, topK: k).spans
+    }
+
+    /// `bestSpans`, with the null score too: p_start * p_end of position 0 (the [CLS] token; 0 when
+    /// position 0 is neither allowed nor `nullIndex`), which transformers' handle_impossible_answer
+    /// turns into the empty answer.
+    public static func scoreSpans(start: [Float], end: [Float], allowed: [Bool], nullIndex: Int? = 0,
+                                  maxAnswerLength: Int = 15, topK k: Int = 1) throws -> (spans: [Span], null: Float) {
         let n = start.count
         guard end.count == n, allowed.count == n else {
             throw MIIError.argument("start (\(start.count)), end (\(end.count)) and allowed (\(allowed.count)) differ in length")
@@ -92,7 +101,7 @@ public enum EncoderTasks {
         guard maxAnswerLength >= 1, k >= 1 else {
             throw MIIError.argument("maxAnswerLength and topK must be at least 1")
         }
-        if !allowed.contains(true) { return [] }
+        if !allowed.contains(true) { return ([], 0) }
         let idx = (0..<n).filter { allowed[$0] || $0 == nullIndex }
         let ps = softmax(idx.map { start[$0] }), pe = softmax(idx.map { end[$0] })
         var pStart = [Float](repeating: 0, count: n), pEnd = [Float](repeating: 0, count: n)
@@ -104,6 +113,6 @@ public enum EncoderTasks {
             }
         }
         spans.sort { $0.score != $1.score ? $0.score > $1.score : ($0.start, $0.end) < ($1.start, $1.end) }
-        return Array(spans.prefix(k))
+        return (Array(spans.prefix(k)), n > 0 ? pStart[0] * pEnd[0] : 0)
     }
 }

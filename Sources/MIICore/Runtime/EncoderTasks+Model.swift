@@ -153,40 +153,106 @@ extension Model {
         return out
     }
 
-    /// Extractive question answering over a context that fits the model (no document striding): the
-    /// `topK` best spans of the context, scored as transformers' question-answering pipeline
-    /// (p_start * p_end, softmax over the context tokens and [CLS], answers at most `maxAnswerLength` tokens).
+    /// Extractive question answering, as transformers' question-answering pipeline (v4, fast
+    /// tokenizer): the question with overlapping windows of the context when the pair is longer than
+    /// `maxSeqLen` (tokens per window, special tokens included; default min(384, the tokenizer's
+    /// model_max_length, the model's positions)); consecutive windows share `docStride` context
+    /// tokens (default min(maxSeqLen / 2, 128)), as tokenizers' truncation "only_second" with
+    /// return_overflowing_tokens and stride. Each window's spans are scored as `EncoderTasks.bestSpans`
+    /// (softmax over the window's context tokens and [CLS], p_start * p_end, at most
+    /// `maxAnswerLength` tokens, its `topK` best), answers are widened to whole words of the window
+    /// (tokenizers' token_to_word / word_to_chars), and all windows' answers sorted by score (ties:
+    /// window order), the `topK` best kept. `handleImpossibleAnswer` adds the empty answer (start =
+    /// end = 0) scored by the smallest [CLS] p_start * p_end over the windows. `maxQuestionLen`
+    /// keeps only the question's first tokens (transformers' fast path ignores it: default nil).
     public func answer(question: String, context: String, topK: Int = 1, maxAnswerLength: Int = 15,
+                       maxSeqLen: Int? = nil, docStride: Int? = nil, maxQuestionLen: Int? = nil,
+                       handleImpossibleAnswer: Bool = false, alignToWords: Bool = true,
                        threads: Int = 0, mode: PrecisionMode? = nil) throws -> [Answer] {
         let enc = try requireEncoder(.questionAnswering)
         let tok = try requireTokenizer()
         guard topK >= 1 else { throw MIIError.argument("top_k must be at least 1 (got \(topK))") }
-        let (ids, types) = tok.encodePair(question, context, addSpecial: true, parseSpecial: false)
-        try checkLength(ids.count, enc)
-        // Which tokens are the context: the non-special tokens after the question's.
-        let nQuestion = tok.encodeWithTypes(question, addSpecial: false, parseSpecial: false).ids.count
-        var allowed = [Bool](repeating: false, count: ids.count)
-        var seen = 0
-        for i in ids.indices where !tok.isControl(ids[i]) || ids[i] == tok.unkId {
-            if seen >= nQuestion { allowed[i] = true }
-            seen += 1
+        guard maxAnswerLength >= 1 else { throw MIIError.argument("max_answer_len must be at least 1 (got \(maxAnswerLength))") }
+        var q = tok.encodeWords(question, parseSpecial: false)
+        if let mq = maxQuestionLen {
+            guard mq >= 1 else { throw MIIError.argument("max_question_len must be at least 1 (got \(mq))") }
+            q.ids = Array(q.ids.prefix(mq))
         }
+        let c = tok.encodeWords(context, parseSpecial: false)
+        let nSpecial = tok.applyPairTemplate([], []).ids.count
+        let seqLen: Int
+        if let m = maxSeqLen {
+            guard m >= 1 else { throw MIIError.argument("max_seq_len must be at least 1 (got \(m))") }
+            guard m <= enc.maxPositions else {
+                throw MIIError.argument("max_seq_len \(m) is more than the \(enc.maxPositions) positions of this model")
+            }
+            seqLen = m
+        } else {
+            seqLen = min(384, tok.modelMaxLength ?? Int.max, enc.maxPositions)
+        }
+        let stride = docStride ?? min(seqLen / 2, 128)
+        guard stride >= 0, stride <= seqLen else {
+            throw MIIError.argument("doc_stride (\(stride)) is larger than max_seq_len (\(seqLen))")
+        }
+        // The context windows [lo, hi) in context tokens.
+        var windows: [(lo: Int, hi: Int)] = []
+        if q.ids.count + c.ids.count + nSpecial <= seqLen {
+            windows = [(0, c.ids.count)]
+        } else {
+            let per = seqLen - nSpecial - q.ids.count
+            guard per > 0 else {
+                throw MIIError.argument("the question is \(q.ids.count) tokens long: with \(nSpecial) special tokens no context fits in max_seq_len \(seqLen)")
+            }
+            guard stride < per else {
+                throw MIIError.argument("doc_stride (\(stride)) must be less than the \(per) context tokens of a window (max_seq_len \(seqLen) minus the question and special tokens)")
+            }
+            var lo = 0
+            while true {
+                let hi = min(lo + per, c.ids.count)
+                windows.append((lo, hi))
+                if hi == c.ids.count { break }
+                lo += per - stride
+            }
+        }
+        let offsets = TextAlignment.align(ids: c.ids, skip: c.ids.map { _ in false }, text: context, tokenizer: tok)
         let p = try pool(threads)
         let m = mode ?? options.mode
-        let hidden = try enc.hiddenStates(tokens: ids, typeIds: enc.typeVocabSize > 0 ? types : nil, pool: p, mode: m)
-        let (start, end) = try enc.questionAnsweringLogits(hidden: hidden, pool: p, mode: m)
-        let nullIndex = ids.first.map { tok.isControl($0) } == true ? 0 : nil
-        let spans = try EncoderTasks.bestSpans(start: start, end: end, allowed: allowed, nullIndex: nullIndex,
-                                               maxAnswerLength: maxAnswerLength, topK: topK)
-        let offsets = TextAlignment.align(ids: ids, skip: allowed.map { !$0 }, text: context, tokenizer: tok)
-        return spans.map { s in
-            if let a = offsets[s.start], let b = offsets[s.end] {
-                return Answer(score: s.score, start: a.start, end: b.end, tokenStart: s.start, tokenEnd: s.end,
-                              text: TextAlignment.slice(context, a.start, b.end))
+        var answers: [Answer] = []
+        var minNull = Float(1_000_000)
+        for w in windows {
+            let (ids, types, source) = tok.applyPairTemplate(q.ids, Array(c.ids[w.lo..<w.hi]))
+            try checkLength(ids.count, enc)
+            let allowed = source.map { $0?.sequence == 1 }
+            let hidden = try enc.hiddenStates(tokens: ids, typeIds: enc.typeVocabSize > 0 ? types : nil, pool: p, mode: m)
+            let (start, end) = try enc.questionAnsweringLogits(hidden: hidden, pool: p, mode: m)
+            let nullIndex = ids.first.map { tok.isControl($0) } == true ? 0 : nil
+            let (spans, null) = try EncoderTasks.scoreSpans(start: start, end: end, allowed: allowed, nullIndex: nullIndex,
+                                                            maxAnswerLength: maxAnswerLength, topK: topK)
+            minNull = min(minNull, null)
+            for s in spans {
+                guard let i0 = source[s.start]?.index, let i1 = source[s.end]?.index else { continue }
+                let cs = w.lo + i0, ce = w.lo + i1   // context token indices
+                // Whole words of this window (tokenizers' word_to_chars on the window's encoding).
+                var a = cs, b = ce
+                if alignToWords {
+                    while a > w.lo && c.words[a - 1] == c.words[cs] { a -= 1 }
+                    while b + 1 < w.hi && c.words[b + 1] == c.words[ce] { b += 1 }
+                }
+                if let x = offsets[a], let y = offsets[b] {
+                    answers.append(Answer(score: s.score, start: x.start, end: y.end, tokenStart: s.start, tokenEnd: s.end,
+                                          text: TextAlignment.slice(context, x.start, y.end)))
+                } else {
+                    answers.append(Answer(score: s.score, start: nil, end: nil, tokenStart: s.start, tokenEnd: s.end,
+                                          text: tok.decode(Array(c.ids[a...b]), skipSpecial: true, cleanUpSpaces: tok.cleanSpacesByDefault)))
+                }
             }
-            return Answer(score: s.score, start: nil, end: nil, tokenStart: s.start, tokenEnd: s.end,
-                          text: tok.decode(Array(ids[s.start...s.end]), skipSpecial: true, cleanUpSpaces: tok.cleanSpacesByDefault))
         }
+        if handleImpossibleAnswer {
+            answers.append(Answer(score: minNull, start: 0, end: 0, tokenStart: 0, tokenEnd: 0, text: ""))
+        }
+        // Stable: equal scores keep window order.
+        let ranked = answers.enumerated().sorted { $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset }
+        return ranked.prefix(topK).map(\.element)
     }
 
     private func labelName(_ enc: EncoderNetwork, _ i: Int) -> String {
@@ -194,13 +260,39 @@ extension Model {
     }
 }
 
-/// Recovers character offsets of tokens by matching each token's text (WordPiece "##", byte-level
-/// "Ġ" and SentencePiece "▁" markers removed) against the input, case-insensitively, left to right.
-/// Tokens that do not match (unknown tokens, normalised characters) get the gap up to the next match.
+/// Recovers character offsets of tokens as tokenizers' offset mapping gives them, by matching each
+/// token's surface bytes (`Tokenizer.piece`: byte-level characters as bytes, "▁" as a space, WordPiece
+/// "##" removed) against the input normalised character by character with the tokenizer's own
+/// normalizer (lowercasing, accent stripping, NFKC, ...), left to right. Offsets are Unicode scalar
+/// indices of the input (Python `str` indices). A token holding part of a multi-byte character gets the
+/// whole character, as in tokenizers. Spaces: WordPiece offsets never include them; byte-level BPE
+/// tokens ("Ġ") are trimmed (RoBERTa's trim_offsets: a lone "Ġ" is the empty span after its space);
+/// SentencePiece-style tokens ("▁") include the space they stand for, or share the next character's
+/// offsets when the space was prepended. WordPiece's unknown token spans its word. Other tokens that
+/// do not match (unknown tokens, characters the normaliser changes in context) get the gap up to the
+/// next match, or the empty span after it when it holds only whitespace (as tokenizers' Unigram does
+/// for an unknown tab).
 enum TextAlignment {
-    static func fold(_ s: Unicode.Scalar) -> Unicode.Scalar {
-        let l = s.properties.lowercaseMapping.unicodeScalars
-        return l.count == 1 ? l.first! : s
+    enum Mode { case wordPiece, byteLevel, metaspace }
+
+    static func mode(_ tok: Tokenizer) -> Mode {
+        func find(_ d: HFDecoder) -> Mode? {
+            switch d {
+            case .wordPiece: return .wordPiece
+            case .byteLevel: return .byteLevel
+            case .metaspace: return .metaspace
+            case .sequence(let list):
+                for x in list { if let m = find(x) { return m } }
+                return nil
+            default: return nil
+            }
+        }
+        if let hf = tok.hf, let d = hf.decoder, let m = find(d) { return m }
+        switch tok.kind {
+        case .wordPiece: return .wordPiece
+        case .bpe: return .byteLevel
+        case .spm, .unigram: return .metaspace
+        }
     }
 
     static func slice(_ text: String, _ a: Int, _ b: Int) -> String {
@@ -211,46 +303,139 @@ enum TextAlignment {
         return String(s)
     }
 
-    static func isSpace(_ s: Unicode.Scalar) -> Bool { s.properties.isWhitespace }
+    static func isSpaceByte(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+
+    /// The input as the tokenizer sees it: each character normalised on its own, as UTF-8 bytes, with
+    /// the character each byte comes from. Whitespace becomes a space; "▁" too.
+    static func haystack(_ text: String, _ tok: Tokenizer) -> (bytes: [UInt8], char: [Int], scalar: [Unicode.Scalar]) {
+        let norm = tok.hf?.normalizer
+        let collapse = norm.map { n in n.perChar([0x20, 0x20]).count == 1 } ?? false
+        var bytes: [UInt8] = [], char: [Int] = [], scalar: [Unicode.Scalar] = []
+        bytes.reserveCapacity(text.utf8.count)
+        char.reserveCapacity(text.utf8.count)
+        let scalars = Array(text.unicodeScalars)
+        for (i, c) in scalars.enumerated() {
+            let n: [UInt32] = norm.map { $0.perChar([c.value]) } ?? [c.value]
+            if collapse, c == " ", i + 1 < scalars.count, scalars[i + 1] == " " { continue }  // "  " -> " " keeps the last
+            for v in n {
+                guard let sc = Unicode.Scalar(v == 0x2581 ? 0x20 : v) else { continue }
+                for b in String(sc).utf8 { bytes.append(b); char.append(i); scalar.append(sc) }
+            }
+        }
+        return (bytes, char, scalar)
+    }
+
+    /// BERT's punctuation (each such character is a word of its own).
+    static func isPunctuation(_ c: Unicode.Scalar) -> Bool {
+        let v = c.value
+        if (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v) { return true }
+        switch c.properties.generalCategory {
+        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+             .finalPunctuation, .otherPunctuation: return true
+        default: return false
+        }
+    }
 
     static func align(ids: [Int32], skip: [Bool], text: String, tokenizer tok: Tokenizer) -> [(start: Int, end: Int)?] {
-        let chars = text.unicodeScalars.map(fold)
+        let mode = self.mode(tok)
+        let (hay, charOf, scalarOf) = haystack(text, tok)
+        let nChars = text.unicodeScalars.count
+        let foldCase = tok.hf?.normalizer == nil && mode == .wordPiece
         var out = [(start: Int, end: Int)?](repeating: nil, count: ids.count)
-        var cursor = 0
+        var cursor = 0            // next haystack byte
         var pending: [Int] = []   // unmatched tokens waiting for the next match
+        func charStart(_ b: Int) -> Int { b < hay.count ? charOf[b] : nChars }
         func settle(until limit: Int) {
             guard !pending.isEmpty else { return }
             var a = cursor
-            while a < limit && isSpace(chars[a]) { a += 1 }
+            while a < limit && isSpaceByte(hay[a]) { a += 1 }
             var b = limit
-            while b > a && isSpace(chars[b - 1]) { b -= 1 }
-            if b > a { for i in pending { out[i] = (a, b) } }
+            while b > a && isSpaceByte(hay[b - 1]) { b -= 1 }
+            if b > a {
+                for i in pending { out[i] = (charOf[a], charOf[b - 1] + 1) }
+            } else if limit > cursor {
+                // Only whitespace between the neighbours (e.g. an unknown tab): the empty span after it.
+                let at = a < hay.count ? charOf[a] : nChars
+                for i in pending { out[i] = (at, at) }
+            }
             pending.removeAll()
         }
+        func lower(_ b: UInt8) -> UInt8 { foldCase && b >= 0x41 && b <= 0x5A ? b + 32 : b }
+        func matches(_ needle: [UInt8], at s: Int) -> Bool {
+            guard s + needle.count <= hay.count else { return false }
+            for k in needle.indices where lower(hay[s + k]) != lower(needle[k]) { return false }
+            return true
+        }
+        /// The first position from the cursor where `needle` matches, skipping only spaces (or
+        /// anything while tokens are pending).
+        func search(_ needle: [UInt8]) -> Int? {
+            var s = cursor
+            while s + needle.count <= hay.count {
+                if matches(needle, at: s) { return s }
+                if pending.isEmpty && !isSpaceByte(hay[s]) { return nil }
+                s += 1
+            }
+            return nil
+        }
         for i in ids.indices where !skip[i] {
-            var piece = Array(tok.tokenText(ids[i]).unicodeScalars)
-            if piece.count > 2 && piece[0] == "#" && piece[1] == "#" { piece.removeFirst(2) }
-            if let f = piece.first, f == "\u{0120}" || f == "\u{2581}" { piece.removeFirst() }
-            piece = piece.map(fold)
-            var found: Int? = nil
-            if !piece.isEmpty && ids[i] != tok.unkId && cursor + piece.count <= chars.count {
-                var s = cursor
-                while s + piece.count <= chars.count {
-                    if chars[s] == piece[0] && Array(chars[s..<(s + piece.count)]) == piece { found = s; break }
-                    // only skip over characters no token covers yet (spaces, or what pending tokens hold)
-                    if pending.isEmpty && !isSpace(chars[s]) { break }
-                    s += 1
+            var piece = tok.piece(ids[i])
+            if mode == .wordPiece {
+                let t = Array(tok.tokenText(ids[i]).utf8)
+                piece = t.count > 2 && t[0] == 0x23 && t[1] == 0x23 ? Array(t[2...]) : t
+            }
+            var core = piece[...]
+            while let f = core.first, f == 0x20 { core.removeFirst() }
+            let lead = piece.count - core.count
+            if ids[i] == tok.unkId && mode == .wordPiece {
+                // WordPiece's unknown token is a whole word: a punctuation character, or the run up to
+                // the next space or punctuation (CJK characters are spaced out by the normalizer).
+                var p = cursor
+                while p < hay.count && isSpaceByte(hay[p]) { p += 1 }
+                if p < hay.count {
+                    settle(until: p)
+                    var e = p
+                    if isPunctuation(scalarOf[p]) {
+                        while e < hay.count && charOf[e] == charOf[p] && scalarOf[e] == scalarOf[p] { e += 1 }
+                    } else {
+                        while e < hay.count && !isSpaceByte(hay[e]) && !isPunctuation(scalarOf[e]) { e += 1 }
+                    }
+                    out[i] = (charOf[p], charOf[e - 1] + 1)
+                    cursor = e
+                    continue
                 }
             }
-            if let s = found {
+            if ids[i] == tok.unkId || (core.isEmpty && lead == 0) {
+                pending.append(i)
+                continue
+            }
+            if mode != .wordPiece && lead > 0, let s = search(piece) {
+                // The token's spaces are in the input: byte-level trims them, SentencePiece keeps them.
                 settle(until: s)
-                out[i] = (s, s + piece.count)
-                cursor = s + piece.count
+                let e = s + piece.count
+                if core.isEmpty {
+                    out[i] = mode == .byteLevel ? (charOf[e - 1] + 1, charOf[e - 1] + 1) : (charOf[s], charOf[e - 1] + 1)
+                } else {
+                    out[i] = (charOf[mode == .byteLevel ? s + lead : s], charOf[e - 1] + 1)
+                }
+                cursor = e
+                continue
+            }
+            if core.isEmpty {
+                // A space the tokenizer prepended: the offsets of the next character.
+                var p = cursor
+                while p < hay.count && isSpaceByte(hay[p]) { p += 1 }
+                out[i] = mode == .byteLevel ? (charStart(p), charStart(p)) : (charStart(p), min(nChars, charStart(p) + 1))
+                continue
+            }
+            if let s = search(Array(core)) {
+                settle(until: s)
+                out[i] = (charOf[s], charOf[s + core.count - 1] + 1)
+                cursor = s + core.count
             } else {
                 pending.append(i)
             }
         }
-        settle(until: chars.count)
+        settle(until: hay.count)
         return out
     }
 }

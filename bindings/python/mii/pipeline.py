@@ -268,8 +268,10 @@ class Pipeline:
         text-generation: ``pipe(prompt_or_prompts, max_new_tokens=..., ...)`` (see ``_generate_texts``);
         fill-mask: ``pipe("Paris is the [MASK] of France.", top_k=5)``;
         text-classification: ``pipe(text, top_k=None)`` (None: all labels, best first; 1: the best);
-        token-classification: ``pipe(text)`` (aggregation_strategy "none", label "O" ignored);
-        question-answering: ``pipe(question=..., context=..., top_k=1)`` (a dict for top_k=1, else a list);
+        token-classification: ``pipe(text, ignore_labels=["O"])`` (aggregation_strategy "none");
+        question-answering: ``pipe(question=..., context=..., top_k=1, max_answer_len=15, max_seq_len=None,
+        doc_stride=None, max_question_len=None, handle_impossible_answer=False, align_to_words=True)``
+        (long contexts are split into overlapping windows; a dict when there is one answer, else a list);
         feature-extraction: ``pipe(sentences)`` (sentence embeddings, as ``encode``).
         A list of texts gives a list of results."""
         task = self.task
@@ -280,15 +282,15 @@ class Pipeline:
         if task == "question-answering":
             question = kwargs.pop("question", args[0] if len(args) > 0 else None)
             context = kwargs.pop("context", args[1] if len(args) > 1 else None)
-            top_k = kwargs.pop("top_k", 1)
-            max_answer_len = kwargs.pop("max_answer_len", None)
+            options = {k: kwargs.pop(k, None) for k in ("top_k", "max_answer_len", "max_seq_len", "doc_stride",
+                                                        "max_question_len", "handle_impossible_answer",
+                                                        "align_to_words")}
             if kwargs:
                 raise TypeError(f"unexpected keyword arguments: {sorted(kwargs)}")
             if not isinstance(question, str) or not isinstance(context, str):
                 raise InvalidArgumentError("question-answering needs question=str and context=str")
-            out = self.model.run_task(task, question=question, context=context, top_k=top_k,
-                                      max_answer_len=max_answer_len)
-            return out[0] if top_k == 1 and out else out
+            out = self.model.run_task(task, question=question, context=context, **options)
+            return out[0] if len(out) == 1 else out
         inputs = kwargs.pop("inputs", args[0] if args else None)
         if isinstance(inputs, (list, tuple)):
             return [self(t, **kwargs) for t in inputs]
@@ -303,7 +305,10 @@ class Pipeline:
             return out[:1] if top_k == 1 else out
         kwargs.pop("aggregation_strategy", "none") in ("none", None) or _raise(
             InvalidArgumentError("token-classification supports aggregation_strategy='none' only"))
-        return self.model.run_task(task, text=inputs, **_no_more(kwargs))
+        ignore_labels = kwargs.pop("ignore_labels", None)
+        if ignore_labels is not None:
+            ignore_labels = list(ignore_labels)
+        return self.model.run_task(task, text=inputs, ignore_labels=ignore_labels, **_no_more(kwargs))
 
     def _generate_texts(self, prompts, max_new_tokens: int | None = None, do_sample: bool | None = None,
                  temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,

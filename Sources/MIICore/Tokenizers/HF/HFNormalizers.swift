@@ -423,6 +423,22 @@ indirect enum HFNormalizer {
     case precompiled(PrecompiledCharsmap)
     case byteLevel
 
+    /// The normalizer on a short piece of text taken out of its context (for offset alignment):
+    /// without the steps that act on the text's ends (prepend, strip) or turn it into byte-level
+    /// characters.
+    func perChar(_ s: [UInt32]) -> [UInt32] {
+        switch self {
+        case .sequence(let list):
+            var x = s
+            for n in list { x = n.perChar(x) }
+            return x
+        case .prepend, .strip, .byteLevel:
+            return s
+        default:
+            return apply(s)
+        }
+    }
+
     func apply(_ s: [UInt32]) -> [UInt32] {
         switch self {
         case .sequence(let list):

@@ -34,21 +34,37 @@ struct HFPipeline: @unchecked Sendable {
 
     /// One sequence without post-processing.
     func encodeSequence(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool, vocab: TokenTextTable) -> [Int32] {
+        var words: [Int]? = nil
+        return encodeSequence(bytes, parseSpecial: parseSpecial, vocab: vocab, words: &words)
+    }
+
+    /// One sequence without post-processing; with `words` non-nil, also the word of each token: the
+    /// index of the pre-tokenizer piece (or added token) it came from, as tokenizers' word ids.
+    func encodeSequence(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool, vocab: TokenTextTable,
+                        words: inout [Int]?) -> [Int32] {
         var scalars: [UInt32] = [], offsets: [Int] = []
         UTF8Util.decode(bytes, scalars: &scalars, offsets: &offsets)
         var out: [Int32] = []
         out.reserveCapacity(bytes.count / 3 + 4)
         var bpeScratch = HFBPEModel.Scratch()
+        var word = 0
+        func mark() {
+            if words != nil {
+                while words!.count < out.count { words!.append(word) }
+                word += 1
+            }
+        }
         for (r, tok) in rawAdded.split(scalars, parseSpecial: parseSpecial) {
-            if let tok { out.append(tok); continue }
+            if let tok { out.append(tok); mark(); continue }
             var text = Array(scalars[r])
             if let normalizer { text = normalizer.apply(text) }
             for (r2, tok2) in normalizedAdded.split(text, parseSpecial: parseSpecial) {
-                if let tok2 { out.append(tok2); continue }
+                if let tok2 { out.append(tok2); mark(); continue }
                 var pieces = [HFPiece(s: Array(text[r2]), first: r.lowerBound == 0 && r2.lowerBound == 0)]
                 if let preTokenizer { pieces = preTokenizer.run(pieces) }
                 for p in pieces where !p.s.isEmpty {
                     runModel(HFChar.utf8(p.s), vocab: vocab, into: &out, bpeScratch: &bpeScratch)
+                    mark()
                 }
             }
         }
@@ -142,5 +158,59 @@ extension Tokenizer {
         }
         let ids = text.withUTF8 { encode(bytes: $0, addSpecial: addSpecial, parseSpecial: parseSpecial) }
         return (ids, [Int32](repeating: 0, count: ids.count))
+    }
+}
+
+/// Which of the two sequences of a pair a position of the encoded pair holds (nil: a special token).
+public struct PairSource: Sendable, Equatable {
+    public var sequence: Int
+    public var index: Int
+}
+
+extension Tokenizer {
+    /// One text's tokens without special tokens, with the word each token belongs to (tokenizers'
+    /// word ids: the pre-tokenizer piece, or added token, it came from; numbered from 0). GGUF
+    /// vocabularies: every token is its own word.
+    public func encodeWords(_ text: String, parseSpecial: Bool = false) -> (ids: [Int32], words: [Int]) {
+        var text = text
+        if let hf {
+            var words: [Int]? = []
+            let ids = text.withUTF8 { hf.encodeSequence($0, parseSpecial: parseSpecial, vocab: vocab, words: &words) }
+            return (ids, words ?? Array(ids.indices))
+        }
+        let ids = text.withUTF8 { encode(bytes: $0, addSpecial: false, parseSpecial: parseSpecial) }
+        return (ids, Array(ids.indices))
+    }
+
+    /// The pair template (special tokens, type ids) applied to two already tokenized sequences, as
+    /// tokenizers does for each window of a truncated pair. `source[i]` tells which sequence and
+    /// which of its tokens position i holds (nil for added special tokens).
+    public func applyPairTemplate(_ a: [Int32], _ b: [Int32], addSpecial: Bool = true)
+        -> (ids: [Int32], typeIds: [Int32], source: [PairSource?]) {
+        // Mark the sequences' tokens with out-of-vocabulary ids (the post-processors copy them).
+        let markA = (0..<a.count).map { Int32(-2 - $0) }
+        let markB = (0..<b.count).map { Int32(-2 - a.count - $0) }
+        let ids: [Int32], types: [Int32]
+        if let hf {
+            let e = HFPostProcessor.run(hf.postProcessor, a: markA, b: markB, addSpecial: addSpecial)
+            (ids, types) = (e.ids, e.types)
+        } else {
+            let bos = addSpecial && addBOS ? bosId.map { [$0] } ?? [] : []
+            ids = bos + markA + markB
+            types = [Int32](repeating: 0, count: bos.count + a.count) + [Int32](repeating: 1, count: b.count)
+        }
+        var out: [Int32] = [], source: [PairSource?] = []
+        out.reserveCapacity(ids.count)
+        for m in ids {
+            if m <= -2 {
+                let k = Int(-2 - m)
+                if k < a.count { out.append(a[k]); source.append(PairSource(sequence: 0, index: k)) }
+                else { out.append(b[k - a.count]); source.append(PairSource(sequence: 1, index: k - a.count)) }
+            } else {
+                out.append(m)
+                source.append(nil)
+            }
+        }
+        return (out, types, source)
     }
 }
