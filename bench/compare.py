@@ -407,12 +407,13 @@ def tables(report):
         text.append(f"\n== {m}: {what}")
         md.append(f"\n**{m}** (`{what}`)\n")
         header = ["metric"] + [f"{e}{report['labels'].get(f'{m}/{e}', '')}" for e in engines]
-        text.append(f"{header[0]:<24}" + "".join(f"{h:>20}" for h in header[1:]))
+        w = max([20] + [len(h) + 2 for h in header[1:]])
+        text.append(f"{header[0]:<24}" + "".join(f"{h:>{w}}" for h in header[1:]))
         md.append("| " + " | ".join(header) + " |")
         md.append("|" + "---|" * len(header))
         for key, label in metrics:
             vals = [med[m][e].get(key) for e in engines]
-            text.append(f"{label:<24}" + "".join(f"{fmt(v):>20}" for v in vals))
+            text.append(f"{label:<24}" + "".join(f"{fmt(v):>{w}}" for v in vals))
             cells = []
             for e, v in zip(engines, vals):
                 rl = ratio(v, med[m].get("llama.cpp", {}).get(key)) if e != "llama.cpp" else ""
@@ -428,7 +429,7 @@ def tables(report):
             for ref in ("llama.cpp", "libmii"):
                 if ref in engines and len(engines) > 1:
                     refv = med[m][ref].get(key)
-                    text.append(f"{'  / ' + ref:<24}" + "".join(f"{ratio(v, refv):>20}" for v in vals))
+                    text.append(f"{'  / ' + ref:<24}" + "".join(f"{ratio(v, refv):>{w}}" for v in vals))
     return "\n".join(text), "\n".join(md)
 
 
@@ -451,6 +452,11 @@ def plot(report, png):
                 if e != "llama.cpp" and ref:
                     ax.annotate(f"{v / ref:.2f}x", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center",
                                 va="bottom", fontsize=6, rotation=90, xytext=(0, 2), textcoords="offset points")
+        missing = [e for e in engines if all(med[m].get(e, {}).get(key) is None for m in models)
+                   and any(e in med[m] for m in models)]
+        if missing:
+            ax.text(0.02, 0.97, "not supported: " + ", ".join(missing), transform=ax.transAxes, fontsize=7,
+                    va="top")
         ax.set_xticks(range(len(models)))
         ax.set_xticklabels(models)
         ax.set_title(label, fontsize=9)
