@@ -384,6 +384,7 @@ def metric_list(prompts, gen, batch_n):
         m.append((f"tg{gen}-b{batch_n}", f"decode b{batch_n} (tok/s)"))
     m.append(("ms_per_token", "decode b1 (ms/token)"))
     m.append(("rss_mib", "peak RSS (MiB)"))
+    m.append(("load_ms", "load (ms)"))
     return m
 
 
@@ -421,10 +422,10 @@ def tables(report):
                 extra = ", ".join(x for x in (f"{rl} llama.cpp" if rl and rl != "-" else "",
                                               f"{rm} libmii" if rm and rm != "-" else "") if x)
                 cells.append(fmt(v) + (f" ({extra})" if extra else ""))
-            if key == "ms_per_token":  # its ratios are the inverse of the decode row's
-                cells = [fmt(v) for v in vals]
+            if key in ("ms_per_token", "load_ms"):  # ms/token: its ratios are the decode row's, inverted
+                cells = [fmt(v, 1 if key == "ms_per_token" else 0) for v in vals]
             md.append(f"| {label} | " + " | ".join(cells) + " |")
-            if key == "ms_per_token":
+            if key in ("ms_per_token", "load_ms"):
                 continue
             for ref in ("llama.cpp", "libmii"):
                 if ref in engines and len(engines) > 1:
@@ -598,7 +599,7 @@ def main():
         if not s:
             continue
         med.setdefault(m, {})[e] = {k: (statistics.median(x[k] for x in s) if all(k in x for x in s) else None)
-                                    for k, _ in metrics + [("load_ms", "")]}
+                                    for k, _ in metrics}
     report["median"] = med
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1) + "\n")
