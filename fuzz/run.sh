@@ -47,6 +47,7 @@ case "$want" in
   *) unset MII_FUZZ_VOCABS ;;
 esac
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:handle_abort=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/fuzz/lsan.supp:print_suppressions=0}
 
 opts=$(sed -n 's|^// libfuzzer: *||p' "fuzz/targets/$T.swift" | head -1)
 dict=()
@@ -59,7 +60,7 @@ seeddirs=("fuzz/corpus/$T" "fuzz/crashers/$T")
 LOG=$CACHE/logs/$T.$(date +%Y%m%d-%H%M%S).log
 mkdir -p "$CACHE/logs"
 # The environment a reproduction needs, at the top of the log.
-{ echo "# MII_FUZZ_ROOT=$MII_FUZZ_ROOT"; echo "# MII_FUZZ_VOCABS=${MII_FUZZ_VOCABS:-}"; echo "# ASAN_OPTIONS=$ASAN_OPTIONS"; } >"$LOG"
+{ echo "# MII_FUZZ_ROOT=$MII_FUZZ_ROOT"; echo "# MII_FUZZ_VOCABS=${MII_FUZZ_VOCABS:-}"; echo "# ASAN_OPTIONS=$ASAN_OPTIONS"; echo "# LSAN_OPTIONS=$LSAN_OPTIONS"; } >"$LOG"
 
 common=(-timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=1024 -print_final_stats=1
         -artifact_prefix="$findings/" $opts "${dict[@]}")
