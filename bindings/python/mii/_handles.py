@@ -151,6 +151,21 @@ class _OwnedHandle:
     def close(self) -> None:  # overridden
         raise NotImplementedError
 
+    def _close_with(self, free_fn, what: str) -> None:
+        """Frees the handle with free_fn (a mii_*_free that may report MII_ERR_BUSY). If the library
+        refuses (still in use by another thread), the handle and the finalize fallback stay and the
+        error is raised."""
+        h = self._handle
+        if h is None:
+            return
+        if self._finalizer.alive:
+            self._finalizer.detach()
+            status = free_fn(h)
+            if status != _ffi.MII_OK:
+                self._finalizer = weakref.finalize(self, free_fn, h)
+                check(status, f"cannot free the {what}")
+        self._handle = None
+
     def __enter__(self):
         return self
 
@@ -426,17 +441,7 @@ class Session(_OwnedHandle):
 
     def close(self) -> None:
         """Frees the session. Must not be called while another thread is inside a call on it."""
-        h = self._handle
-        if h is None:
-            return
-        if self._finalizer.alive:
-            self._finalizer.detach()
-            status = lib.mii_session_free(h)
-            if status != _ffi.MII_OK:
-                # Still in use (MII_ERR_BUSY): keep the handle and the fallback, report the error.
-                self._finalizer = weakref.finalize(self, _free_session, h)
-                check(status, "cannot free the session")
-        self._handle = None
+        self._close_with(lib.mii_session_free, "session")
 
     @property
     def n_tokens(self) -> int:
@@ -565,13 +570,8 @@ class Batch(_OwnedHandle):
     _what = "batch"
 
     def close(self) -> None:
-        h = self._handle
-        if h is None:
-            return
-        if self._finalizer.alive:
-            self._finalizer.detach()
-            check(lib.mii_batch_free(h), "cannot free the batch")
-        self._handle = None
+        """Frees the batch (the sessions stay). Must not be called while another thread uses it."""
+        self._close_with(lib.mii_batch_free, "batch")
 
     def decode(self, sessions: Sequence["Session"], tokens: Iterable[int]):
         """One step: tokens[i] appended to sessions[i]; returns their logits, numpy (n, vocab)."""
