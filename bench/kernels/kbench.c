@@ -73,6 +73,47 @@ static const char *tname(int t) {
     }
 }
 
+/* The arguments of one timed kernel call. */
+typedef struct {
+    int type, q8;
+    const void *w;
+    size_t rb;
+    int64_t rows, cols, ntok;
+    const float *x;
+    const miik_q8a *xq;
+    float *y;
+} call_args;
+
+static void call_matvec(const call_args *a) {
+    if (a->q8) miik_matvec_q8(a->type, a->w, a->rb, a->cols, a->xq, a->y, 0, a->rows);
+    else miik_matvec(a->type, a->w, a->rb, a->cols, a->x, a->y, 0, a->rows);
+}
+
+static void call_matmul_q8(const call_args *a) {
+    miik_matmul_q8(a->type, a->w, a->rb, a->cols, a->xq, a->ntok, a->y, a->rows, 0, a->rows);
+}
+
+/* Times `call` over repetitions scaled to ~scale * 3e8 MACs (at least min_reps) and prints the
+ * median and best time, GMAC/s and the relative error measured by the caller. */
+static void time_and_report(const char *name, double macs, double scale, int min_reps,
+                            void (*call)(const call_args *), const call_args *args, double maxerr, double maxabs) {
+    int reps = (int)(scale * 3e8 / macs);
+    if (reps < min_reps) reps = min_reps;
+    if (reps > 2001) reps = 2001;
+    double *t = malloc(sizeof(double) * reps);
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_us();
+        call(args);
+        t[i] = now_us() - t0;
+    }
+    qsort(t, reps, sizeof(double), cmpd);
+    const double med = t[reps / 2], best = t[0];
+    printf("%-30s median %9.1f us  best %9.1f us  %6.2f GMAC/s (median)  maxerr/max|y| %.1e\n", name, med, best,
+           macs / med * 1e-3, maxabs > 0 ? maxerr / maxabs : maxerr);
+    fflush(stdout);
+    free(t);
+}
+
 static void bench(int type, int64_t rows, int64_t cols, int q8, double scale, const char *filter) {
     char name[64];
     snprintf(name, sizeof name, "%s %s %lldx%lld", q8 ? "q8     " : "precise", tname(type), (long long)rows,
@@ -101,23 +142,9 @@ static void bench(int type, int64_t rows, int64_t cols, int q8, double scale, co
         if (fabs(yr[r]) > maxabs) maxabs = fabs(yr[r]);
     }
 
-    const double macs = (double)rows * cols;
-    int reps = (int)(scale * 3e8 / macs);
-    if (reps < 15) reps = 15;
-    if (reps > 2001) reps = 2001;
-    double *t = malloc(sizeof(double) * reps);
-    for (int i = 0; i < reps; i++) {
-        double t0 = now_us();
-        if (q8) miik_matvec_q8(type, w, rb, cols, xq, y, 0, rows);
-        else miik_matvec(type, w, rb, cols, x, y, 0, rows);
-        t[i] = now_us() - t0;
-    }
-    qsort(t, reps, sizeof(double), cmpd);
-    const double med = t[reps / 2], best = t[0];
-    printf("%-30s median %9.1f us  best %9.1f us  %6.2f GMAC/s (median)  maxerr/max|y| %.1e\n", name, med, best,
-           macs / med * 1e-3, maxabs > 0 ? maxerr / maxabs : maxerr);
-    fflush(stdout);
-    free(t); free(w); free(x); free(xq); free(y); free(yr);
+    const call_args args = {type, q8, w, rb, rows, cols, 1, x, xq, y};
+    time_and_report(name, (double)rows * cols, scale, 15, call_matvec, &args, maxerr, maxabs);
+    free(w); free(x); free(xq); free(y); free(yr);
 }
 
 /* Fast-mode products of several tokens (batched decode: 8; prompt: 64): miik_matmul_q8. */
@@ -144,22 +171,9 @@ static void bench_mm(int type, int64_t rows, int64_t cols, int64_t ntok, double 
             if (fabs(yr[r]) > maxabs) maxabs = fabs(yr[r]);
         }
     }
-    const double macs = (double)rows * cols * ntok;
-    int reps = (int)(scale * 3e8 / macs);
-    if (reps < 5) reps = 5;
-    if (reps > 2001) reps = 2001;
-    double *t = malloc(sizeof(double) * reps);
-    for (int i = 0; i < reps; i++) {
-        double t0 = now_us();
-        miik_matmul_q8(type, w, rb, cols, xq, ntok, y, rows, 0, rows);
-        t[i] = now_us() - t0;
-    }
-    qsort(t, reps, sizeof(double), cmpd);
-    const double med = t[reps / 2], best = t[0];
-    printf("%-30s median %9.1f us  best %9.1f us  %6.2f GMAC/s (median)  maxerr/max|y| %.1e\n", name, med, best,
-           macs / med * 1e-3, maxabs > 0 ? maxerr / maxabs : maxerr);
-    fflush(stdout);
-    free(t); free(w); free(x); free(xq); free(y); free(yr);
+    const call_args args = {type, 1, w, rb, rows, cols, ntok, x, xq, y};
+    time_and_report(name, (double)rows * cols * ntok, scale, 5, call_matmul_q8, &args, maxerr, maxabs);
+    free(w); free(x); free(xq); free(y); free(yr);
 }
 
 int main(int argc, char **argv) {
