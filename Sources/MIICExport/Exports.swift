@@ -831,7 +831,7 @@ public func export_batch_decode(_ b: OpaquePointer?, _ sessions: UnsafePointer<O
         let logits = try batch.decoder.step(boxes.map(\.session), tokens: ids)
         let v = batch.decoder.model.vocabSize
         for (i, box) in boxes.enumerated() {
-            box.logits.assign(Array(logits[(i * v)..<((i + 1) * v)]))
+            box.logits.assign(logits[(i * v)..<((i + 1) * v)])
             box.logitRows = 1
         }
         return MII_OK

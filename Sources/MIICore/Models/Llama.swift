@@ -280,15 +280,6 @@ public final class LlamaDecoder: @unchecked Sendable {
         let hd = c.headDim
         let group = c.nHead / c.nHeadKV
         let scale = 1 / Float(hd).squareRoot()
-        // Per-row cache bases [n] (one sequence: all rows share them).
-        var kBase = [UnsafeMutablePointer<Float>](), vBase = [UnsafeMutablePointer<Float>](), lens = [Int]()
-        kBase.reserveCapacity(n); vBase.reserveCapacity(n); lens.reserveCapacity(n)
-        for t in 0..<n {
-            let cache = rows.cache(t)
-            kBase.append(cache.keys(layer: layer))
-            vBase.append(cache.values(layer: layer))
-            lens.append(rows.position(t) + 1)
-        }
         let items = n * c.nHead
         pool.run { ith, nth in
             let scores = s.scores + ith * s.maxContext
@@ -297,8 +288,9 @@ public final class LlamaDecoder: @unchecked Sendable {
                 let h = item % c.nHead
                 let kvh = h / group
                 let q = s.q + t * c.qDim + h * hd
-                let K = kBase[t], V = vBase[t]
-                let len = lens[t]
+                let cache = rows.cache(t)
+                let K = cache.keys(layer: layer), V = cache.values(layer: layer)
+                let len = rows.position(t) + 1
                 // Sliding window: position p sees p - window + 1 ... p.
                 let first = c.slidingWindow.map { max(0, len - $0) } ?? 0
                 var mx = -Float.infinity
