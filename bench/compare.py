@@ -106,16 +106,19 @@ def peak_rss_mib():
     return 0.0
 
 
-def run_libmii(path, mode, threads, prompts, gen, prompt_file):
-    cmd = [str(ROOT / "bin/mii"), "bench", "--model", path, "--threads", str(threads), "--json", "--repeat", "1",
-           "--prompt-tokens", ",".join(map(str, prompts)), "--gen-tokens", str(gen), "--mode", mode,
-           "--prompt-file", str(prompt_file)]
-    if os.path.isdir(path) and mode == "precise":
-        cmd += ["--quantize", "none"]
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.strip()[-500:]}")
-    d = json.loads(p.stdout)
+def run_libmii(path, mode, threads, prompts, gen, prompt_file, batch_n):
+    def bench(prompt_tokens, extra):
+        cmd = [str(ROOT / "bin/mii"), "bench", "--model", path, "--threads", str(threads), "--json", "--repeat", "1",
+               "--prompt-tokens", ",".join(map(str, prompt_tokens)), "--gen-tokens", str(gen), "--mode", mode,
+               "--prompt-file", str(prompt_file)] + extra
+        if os.path.isdir(path) and mode == "precise":
+            cmd += ["--quantize", "none"]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.strip()[-500:]}")
+        return json.loads(p.stdout)
+
+    d = bench(prompts, [])
     res = {}
     for r in d["results"]:
         name = r["test"].split("@")[0]
@@ -123,6 +126,13 @@ def run_libmii(path, mode, threads, prompts, gen, prompt_file):
     res["load_ms"] = d["load_ms"]
     res["rss_mib"] = d["peak_rss_mib"]
     res["info"] = {"kernels": d.get("kernels"), "mode": d.get("mode")}
+    if batch_n > 1:
+        # A second process, so the batch's KV caches do not count in the batch-1 peak RSS. `mii bench
+        # --parallel N` decodes N sessions with different prompts in one batched step per token.
+        b = bench([prompts[0]], ["--parallel", str(batch_n)])
+        for r in b["results"]:
+            if r["test"].startswith(f"tg{gen}x{batch_n}@"):
+                res[f"tg{gen}-b{batch_n}"] = r["tok_per_s"]
     return res
 
 
@@ -577,7 +587,7 @@ def main():
             try:
                 if e.startswith("libmii"):
                     res = run_libmii(path, "fast" if e == "libmii-fast" else "precise", a.threads, prompts, gen,
-                                     prompt_file)
+                                     prompt_file, a.batch)
                 else:
                     job = dict(job_common, path=path)
                     jf = os.path.join(tmpdir, "job.json")
