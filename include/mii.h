@@ -284,9 +284,16 @@ MII_API mii_status mii_generate_tokens(mii_session *session, const int32_t *prom
  *   "fill-mask"            {"text", "top_k" (default 5)}
  *                          -> [{"score","token","token_str","sequence"}] (several masks: one list per mask)
  *   "text-classification"  {"text", "top_k" (default 0: all labels)} -> [{"label","score"}], best first
- *   "token-classification" {"text", "ignore_labels" (default ["O"])}
- *                          -> [{"entity","score","index","word","start","end"}]
- *                          (no aggregation, special tokens skipped, labels in ignore_labels left out)
+ *   "token-classification" {"text", "ignore_labels" (default ["O"]), "aggregation_strategy" ("none"
+ *                           (default), "simple", "first", "average" or "max"), "stride" (default: none)}
+ *                          "none" -> [{"entity","score","index","word","start","end"}] per token
+ *                          (special tokens skipped, labels in ignore_labels left out); otherwise
+ *                          -> [{"entity_group","score","word","start","end"}]: adjacent tokens
+ *                          ("simple") or words ("first"/"average"/"max") of one entity type
+ *                          grouped, as transformers' aggregation strategies. With "stride" (not with
+ *                          "none") a text longer than the model is split into windows that share
+ *                          stride tokens; overlapping entities of different windows are resolved
+ *                          as transformers does (the longer, then the higher-scoring, is kept).
  *   "question-answering"   {"question", "context", "top_k" (default 1), "max_answer_len" (default 15),
  *                           "max_seq_len" (default min(384, tokenizer model_max_length, model positions)),
  *                           "doc_stride" (default min(max_seq_len / 2, 128)), "max_question_len"
@@ -300,7 +307,8 @@ MII_API mii_status mii_generate_tokens(mii_session *session, const int32_t *prom
  *                          {"score": null score, "start": 0, "end": 0, "answer": ""}.
  * MII_ERR_UNSUPPORTED: a decoder model, or a checkpoint without the task's head.
  * MII_ERR_INVALID_ARGUMENT: unknown task, malformed JSON, missing keys, no mask token, too long input
- * (fill-mask, classification), doc_stride not below the context tokens of a window. */
+ * (fill-mask, classification, token classification without stride), doc_stride / stride not below
+ * the tokens of a window, stride with aggregation "none". */
 MII_API mii_status mii_run_task(const mii_model *model, const char *task, const char *input_json,
                                 char *buf, size_t capacity, size_t *needed);
 

@@ -748,10 +748,27 @@ public func export_run_task(_ m: OpaquePointer?, _ task: UnsafePointer<CChar>?, 
                 }
                 ignore = Set(list.compactMap(\.string))
             }
-            out = .array(try model.classifyTokens(try text("text"), ignoreLabels: ignore).map {
-                .object([("entity", .string($0.entity)), ("score", num($0.score)), ("index", .int(Int64($0.index))),
-                         ("word", .string($0.word)), ("start", optInt($0.start)), ("end", optInt($0.end))])
-            })
+            var aggregation = TokenAggregation.none
+            if let v = request["aggregation_strategy"], !v.isNull {
+                guard let name = v.string, let a = TokenAggregation(rawValue: name.lowercased()) else {
+                    throw argument("\"aggregation_strategy\" must be one of \(TokenAggregation.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                aggregation = a
+            }
+            let stride = try optInt("stride")
+            if aggregation == .none {
+                if stride != nil { throw argument("\"stride\" needs an aggregation_strategy other than \"none\"") }
+                out = .array(try model.classifyTokens(try text("text"), ignoreLabels: ignore).map {
+                    .object([("entity", .string($0.entity)), ("score", num($0.score)), ("index", .int(Int64($0.index))),
+                             ("word", .string($0.word)), ("start", optInt($0.start)), ("end", optInt($0.end))])
+                })
+            } else {
+                out = .array(try model.groupEntities(try text("text"), aggregation: aggregation, ignoreLabels: ignore,
+                                                     stride: stride).map {
+                    .object([("entity_group", .string($0.entityGroup)), ("score", num($0.score)), ("word", .string($0.word)),
+                             ("start", optInt($0.start)), ("end", optInt($0.end))])
+                })
+            }
         case "question-answering":
             out = .array(try model.answer(question: try text("question"), context: try text("context"),
                                           topK: max(1, try int("top_k", 1)),

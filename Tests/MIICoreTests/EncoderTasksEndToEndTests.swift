@@ -1,5 +1,5 @@
 import Foundation
-import MIICore
+@testable import MIICore
 import XCTest
 
 /// Model.fillMask / classify / classifyTokens / answer on the tiny task checkpoints with real
@@ -76,17 +76,52 @@ final class EncoderTasksEndToEndTests: XCTestCase {
     }
 
     func testTokenClassificationMatchesTransformers() throws {
+        var counts: [TokenAggregation: Int] = [:]
+        var strided = 0
         for name in ["bert-tok", "roberta-tok", "xlmr-tok"] {
             let m = try Self.model(name)
             for c in try Self.reference(name).cases {
                 let text = c.inputs["text"] as! String
                 let ignore = (c.inputs["ignore_labels"] as? [String]).map(Set.init) ?? ["O"]
-                let got = try m.classifyTokens(text, ignoreLabels: ignore).map { t -> [String: Any?] in
-                    ["entity": t.entity, "score": t.score, "index": t.index, "word": t.word, "start": t.start, "end": t.end]
+                let agg = try XCTUnwrap(TokenAggregation(rawValue: c.inputs["aggregation_strategy"] as? String ?? "none"))
+                let stride = c.inputs["stride"] as? Int
+                let got: [[String: Any?]]
+                if agg == .none {
+                    got = try m.classifyTokens(text, ignoreLabels: ignore).map { t in
+                        ["entity": t.entity, "score": t.score, "index": t.index, "word": t.word, "start": t.start, "end": t.end]
+                    }
+                } else {
+                    got = try m.groupEntities(text, aggregation: agg, ignoreLabels: ignore, stride: stride).map { g in
+                        ["entity_group": g.entityGroup, "score": g.score, "word": g.word, "start": g.start, "end": g.end]
+                    }
+                    counts[agg, default: 0] += 1
+                    if stride != nil { strided += 1 }
                 }
-                checkRows(got, c.output, "\(name) \(text.debugDescription) ignoring \(ignore.sorted())")
+                checkRows(got, c.output, "\(name) \(text.prefix(60).debugDescription) \(agg) stride \(stride.map(String.init) ?? "-") ignoring \(ignore.sorted())")
             }
         }
+        // Every strategy was compared, and texts several times the model's length were split.
+        XCTAssertEqual(Set(counts.keys), [.simple, .first, .average, .max])
+        XCTAssertGreaterThanOrEqual(strided, 24)
+    }
+
+    /// A text longer than the model needs a stride (and an aggregation), and the stride must leave
+    /// room in a window; the long text really gives several windows.
+    func testTokenClassificationWindows() throws {
+        let m = try Self.model("bert-tok")
+        let long = String(repeating: "john smith lives in paris. ", count: 30)
+        XCTAssertThrowsError(try m.classifyTokens(long)) { XCTAssertTrue("\($0)".contains("stride"), "\($0)") }
+        XCTAssertThrowsError(try m.groupEntities(long, stride: 62)) { XCTAssertTrue("\($0)".contains("stride"), "\($0)") }
+        XCTAssertThrowsError(try m.groupEntities(long, stride: -1))
+        XCTAssertThrowsError(try m.groupEntities(long, aggregation: .none, stride: 8))
+        let windows = try m.scoredTokenWindows(long, stride: 8, threads: 1, mode: nil)
+        XCTAssertGreaterThan(windows.count, 3)
+        XCTAssertTrue(windows.allSatisfy { $0.count <= 62 })
+        // Each window after the first starts 8 tokens before the end of the previous one.
+        let starts = windows.map { $0.first!.start! }
+        XCTAssertEqual(starts, starts.sorted())
+        let groups = try m.groupEntities(long, aggregation: .first, ignoreLabels: [], stride: 8)
+        XCTAssertEqual(groups.last?.end, long.unicodeScalars.count - 1, "the last word is covered")
     }
 
     func testQuestionAnsweringMatchesTransformers() throws {

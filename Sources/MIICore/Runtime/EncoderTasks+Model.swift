@@ -1,5 +1,6 @@
 /// Encoder task heads on text, as transformers' pipelines compute them: fill-mask, text
-/// classification, token classification (aggregation "none") and extractive question answering.
+/// classification, token classification (with transformers' aggregation strategies) and extractive
+/// question answering.
 /// Character offsets are in Unicode scalars of the input (Python `str` indices), recovered by
 /// aligning each token's text with the (case-folded) input.
 
@@ -126,29 +127,111 @@ extension Model {
     public func classifyTokens(_ text: String, ignoreLabels: Set<String> = ["O"], threads: Int = 0,
                                mode: PrecisionMode? = nil) throws -> [TokenLabel] {
         let enc = try requireEncoder(.tokenClassification)
+        let windows = try scoredTokenWindows(text, stride: nil, threads: threads, mode: mode)
+        var out: [TokenLabel] = []
+        for t in windows.flatMap({ $0 }) {
+            let i = TokenAggregator.argmax(t.scores)
+            let label = labelName(enc, i)
+            if ignoreLabels.contains(label) { continue }
+            out.append(TokenLabel(entity: label, score: t.scores.isEmpty ? 0 : t.scores[i], index: t.index, word: t.word,
+                                  start: t.start, end: t.end))
+        }
+        return out
+    }
+
+    /// Token classification with an aggregation strategy other than "none" (transformers'
+    /// aggregation_strategy): entity groups of adjacent tokens ("simple") or whole words ("first",
+    /// "average", "max"; a token continues a word when the tokenizer marks it so, e.g. WordPiece
+    /// "##", or else when no space precedes it) that share an entity type, each with the mean score
+    /// of its members. Groups whose type is in `ignoreLabels` are left out. A text longer than the
+    /// model is split, when `stride` is given, into windows of the model's length (special tokens
+    /// included) that share `stride` tokens, as tokenizers' return_overflowing_tokens; of the
+    /// entities of different windows that overlap, the longer (then the higher-scoring) is kept.
+    public func groupEntities(_ text: String, aggregation: TokenAggregation = .simple, ignoreLabels: Set<String> = ["O"],
+                              stride: Int? = nil, threads: Int = 0, mode: PrecisionMode? = nil) throws -> [EntityGroup] {
+        let enc = try requireEncoder(.tokenClassification)
+        guard aggregation != .none else {
+            throw MIIError.argument("aggregation \"none\" gives tokens, not entity groups (use classifyTokens)")
+        }
         let tok = try requireTokenizer()
-        let (ids, types) = tok.encodeWithTypes(text, addSpecial: true, parseSpecial: false)
-        try checkLength(ids.count, enc)
+        let windows = try scoredTokenWindows(text, stride: stride, threads: threads, mode: mode)
+        var all: [EntityGroup] = []
+        for w in windows {
+            all += TokenAggregator.groups(w, strategy: aggregation, label: { labelName(enc, $0) },
+                                          join: { tok.tokensToString($0) })
+                .filter { !ignoreLabels.contains($0.entityGroup) }
+        }
+        return windows.count > 1 ? TokenAggregator.resolveOverlaps(all) : all
+    }
+
+    /// The label probabilities of every non-special token of `text`, per window: one window, or with
+    /// `stride` overlapping windows of at most min(model_max_length, the model's positions) tokens.
+    func scoredTokenWindows(_ text: String, stride: Int?, threads: Int, mode: PrecisionMode?) throws -> [[ScoredToken]] {
+        let enc = try requireEncoder(.tokenClassification)
+        let tok = try requireTokenizer()
+        let c = tok.encodeWords(text, parseSpecial: false)
+        let n = c.ids.count
+        let nSpecial = tok.applySingleTemplate([]).ids.count
+        let maxLen = min(tok.modelMaxLength ?? enc.maxPositions, enc.maxPositions)
+        var windows: [Range<Int>] = []
+        if let stride {
+            let per = maxLen - nSpecial
+            guard stride >= 0 else { throw MIIError.argument("stride must not be negative (got \(stride))") }
+            guard per > 0, stride < per else {
+                throw MIIError.argument("stride (\(stride)) must be less than the \(max(per, 0)) tokens of a window (the model's \(maxLen) positions minus \(nSpecial) special tokens)")
+            }
+            var lo = 0
+            while true {
+                let hi = min(lo + per, n)
+                windows.append(lo..<hi)
+                if hi == n { break }
+                lo += per - stride
+            }
+        } else {
+            guard n + nSpecial <= enc.maxPositions else {
+                throw MIIError.argument("the input is \(n + nSpecial) tokens long; the model takes at most \(enc.maxPositions) (give a stride to split it into overlapping windows)")
+            }
+            windows = [0..<n]
+        }
+        let spans = TextAlignment.align(ids: c.ids, skip: [Bool](repeating: false, count: n), text: text, tokenizer: tok)
+        let chars = Array(text.unicodeScalars)
+        let wordAware = tok.marksSubwordContinuations
         let p = try pool(threads)
         let m = mode ?? options.mode
-        let hidden = try enc.hiddenStates(tokens: ids, typeIds: types, pool: p, mode: m)
-        let logits = try enc.tokenClassificationLogits(hidden: hidden, pool: p, mode: m)
-        guard !ids.isEmpty, logits.count % ids.count == 0, logits.count > 0 else {
-            throw MIIError.format("token classification returned \(logits.count) logits for \(ids.count) tokens")
-        }
-        let nLabels = logits.count / ids.count
-        let special = ids.map { tok.isControl($0) && $0 != tok.unkId }  // [UNK] is a word, as in transformers
-        let spans = TextAlignment.align(ids: ids, skip: special, text: text, tokenizer: tok)
-        var out: [TokenLabel] = []
-        for i in ids.indices where !special[i] {
-            let probs = EncoderTasks.softmax(Array(logits[(i * nLabels)..<((i + 1) * nLabels)]))
-            guard let best = EncoderTasks.topK(probs, 1).first else { continue }
-            let label = labelName(enc, best.index)
-            if ignoreLabels.contains(label) { continue }
-            var word = tok.tokenText(ids[i])
-            if ids[i] == tok.unkId, let s = spans[i] { word = TextAlignment.slice(text, s.start, s.end) }
-            out.append(TokenLabel(entity: label, score: best.score, index: i, word: word,
-                                  start: spans[i]?.start, end: spans[i]?.end))
+        var out: [[ScoredToken]] = []
+        for w in windows {
+            let (ids, types, source) = tok.applySingleTemplate(Array(c.ids[w]))
+            try checkLength(ids.count, enc)
+            let hidden = try enc.hiddenStates(tokens: ids, typeIds: enc.typeVocabSize > 0 ? types : nil, pool: p, mode: m)
+            let logits = try enc.tokenClassificationLogits(hidden: hidden, pool: p, mode: m)
+            guard !ids.isEmpty, logits.count % ids.count == 0, logits.count > 0 else {
+                throw MIIError.format("token classification returned \(logits.count) logits for \(ids.count) tokens")
+            }
+            let nLabels = logits.count / ids.count
+            var row: [ScoredToken] = []
+            for i in ids.indices {
+                guard let src = source[i] else { continue }  // the template's special tokens
+                let k = w.lowerBound + src.index
+                let scores = EncoderTasks.softmax(Array(logits[(i * nLabels)..<((i + 1) * nLabels)]))
+                var word = tok.tokenText(ids[i])
+                var isSubword = false
+                let span = spans[k]
+                if let s = span {
+                    let surface = TextAlignment.slice(text, s.start, s.end)
+                    if wordAware {
+                        isSubword = word.unicodeScalars.count != surface.unicodeScalars.count
+                    } else {
+                        // No space just before the token nor at its start.
+                        let before = s.start > 0 && s.start - 1 < chars.count ? chars[s.start - 1] : nil
+                        let first = s.start < chars.count ? chars[s.start] : nil
+                        isSubword = s.start > 0 && before != " " && first != " "
+                    }
+                    if ids[i] == tok.unkId { word = surface; isSubword = false }
+                }
+                row.append(ScoredToken(index: i, word: word, scores: scores, start: span?.start, end: span?.end,
+                                       isSubword: isSubword))
+            }
+            out.append(row)
         }
         return out
     }

@@ -691,6 +691,27 @@ public final class Tokenizer: @unchecked Sendable {
         return out
     }
 
+    /// Token strings (vocabulary texts such as "##ing" or "Ġword", or plain text) joined into text as
+    /// transformers' `convert_tokens_to_string` does for a fast tokenizer: through the decoder chain.
+    /// GGUF vocabularies: known token texts are decoded as their ids, other strings kept as they are.
+    public func tokensToString(_ tokens: [String]) -> String {
+        if let hf {
+            return String(decoding: hf.decodeTokens(tokens.map { Array($0.utf8) }), as: UTF8.self)
+        }
+        var out = ""
+        for t in tokens {
+            if let id = tokenId(forText: t) { out += decode([id], skipSpecial: false) } else { out += t }
+        }
+        return out
+    }
+
+    /// Whether the tokenizer marks word continuations (a continuing_subword_prefix such as WordPiece's
+    /// "##"), so that a token whose text differs in length from its span of the input continues a word.
+    public var marksSubwordContinuations: Bool {
+        if let hf { return !hf.continuingSubwordPrefix.isEmpty }
+        return kind == .wordPiece
+    }
+
     /// llama.cpp's clean_spaces passes: " ?", " !", " .", " ," lose the space; " ' " loses both spaces;
     /// " 's", " 'm", " 're", " 've" lose the space.
     static func cleanSpaces(_ t: inout [UInt8]) {

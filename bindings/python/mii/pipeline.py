@@ -268,7 +268,9 @@ class Pipeline:
         text-generation: ``pipe(prompt_or_prompts, max_new_tokens=..., ...)`` (see ``_generate_texts``);
         fill-mask: ``pipe("Paris is the [MASK] of France.", top_k=5)``;
         text-classification: ``pipe(text, top_k=None)`` (None: all labels, best first; 1: the best);
-        token-classification: ``pipe(text, ignore_labels=["O"])`` (aggregation_strategy "none");
+        token-classification: ``pipe(text, ignore_labels=["O"], aggregation_strategy="none", stride=None)``
+        ("none": one dict per token; "simple", "first", "average", "max": entity groups; ``stride`` splits a
+        text longer than the model into overlapping windows, with an aggregation other than "none");
         question-answering: ``pipe(question=..., context=..., top_k=1, max_answer_len=15, max_seq_len=None,
         doc_stride=None, max_question_len=None, handle_impossible_answer=False, align_to_words=True)``
         (long contexts are split into overlapping windows; a dict when there is one answer, else a list);
@@ -303,12 +305,13 @@ class Pipeline:
             _no_more(kwargs)
             out = self.model.run_task(task, text=inputs, top_k=0 if top_k is None else top_k)
             return out[:1] if top_k == 1 else out
-        kwargs.pop("aggregation_strategy", "none") in ("none", None) or _raise(
-            InvalidArgumentError("token-classification supports aggregation_strategy='none' only"))
+        aggregation = kwargs.pop("aggregation_strategy", None)
+        aggregation = getattr(aggregation, "value", aggregation)  # transformers' AggregationStrategy enum
         ignore_labels = kwargs.pop("ignore_labels", None)
         if ignore_labels is not None:
             ignore_labels = list(ignore_labels)
-        return self.model.run_task(task, text=inputs, ignore_labels=ignore_labels, **_no_more(kwargs))
+        return self.model.run_task(task, text=inputs, ignore_labels=ignore_labels, aggregation_strategy=aggregation,
+                                   stride=kwargs.pop("stride", None), **_no_more(kwargs))
 
     def _generate_texts(self, prompts, max_new_tokens: int | None = None, do_sample: bool | None = None,
                  temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
@@ -398,10 +401,6 @@ def _no_more(kwargs: dict) -> dict:
     if kwargs:
         raise TypeError(f"unexpected keyword arguments: {sorted(kwargs)}")
     return {}
-
-
-def _raise(e: Exception):
-    raise e
 
 
 def _default_task(model: Model) -> str:

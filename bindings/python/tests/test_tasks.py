@@ -1,8 +1,9 @@
 """Encoder task heads through mii.pipeline vs transformers' pipelines (references made by
 scripts/fixtures/make_tiny_encoder_tasks.py for BERT/DistilBERT (WordPiece), RoBERTa (byte-level BPE)
 and XLM-R (Unigram/Metaspace) checkpoints: fill-mask top_k=5, text-classification top_k=None,
-token-classification aggregation_strategy="none" (special tokens skipped, with and without "O"
-ignored), and the transformers 4 question-answering algorithm, including contexts several times the
+token-classification with aggregation_strategy "none" (special tokens skipped, with and without "O"
+ignored), "simple", "first", "average" and "max", and with stride over a text several times the
+model's length, and the transformers 4 question-answering algorithm, including contexts several times the
 model's length split into doc_stride windows, handle_impossible_answer and max_seq_len)."""
 import json
 import os
@@ -91,6 +92,21 @@ def test_task_errors():
         assert len(one) == 2 and all('"' not in r["token_str"] for r in one)
     finally:
         pipe.close()
+    pipe = mii.pipeline(os.path.join(FIXTURES, "bert-tok"))
+    try:
+        long = "john smith lives in paris. " * 30
+        with pytest.raises(mii.MiiError, match="stride"):
+            pipe(long)
+        with pytest.raises(mii.MiiError, match="stride"):
+            pipe(long, aggregation_strategy="none", stride=8)
+        with pytest.raises(mii.MiiError, match="stride"):
+            pipe(long, aggregation_strategy="first", stride=62)
+        with pytest.raises(mii.MiiError, match="aggregation_strategy"):
+            pipe("john", aggregation_strategy="longest")
+        groups = pipe(long, aggregation_strategy="first", ignore_labels=[], stride=8)
+        assert groups[0]["start"] == 0 and groups[-1]["end"] == len(long) - 1
+    finally:
+        pipe.close()
 
 
 # Live comparisons with transformers (skipped when torch / transformers are missing): token offsets and
@@ -130,6 +146,13 @@ def test_token_offsets_live(name):
             key = lambda r: (r["index"], r["word"], r["start"], r["end"], r["entity"])  # noqa: E731
             assert [key(g) for g in got] == [key(w) for w in want], text
             assert [g["score"] for g in got] == pytest.approx([w["score"] for w in want], abs=TOL), text
+            # Entity groups: the words joined by the decoder, word boundaries from offsets.
+            for agg in ("simple", "first", "average", "max"):
+                want = ref(text, aggregation_strategy=agg, ignore_labels=[])
+                got = pipe(text, aggregation_strategy=agg, ignore_labels=[])
+                key = lambda r: (r["entity_group"], r["word"], r["start"], r["end"])  # noqa: E731
+                assert [key(g) for g in got] == [key(w) for w in want], (agg, text)
+                assert [g["score"] for g in got] == pytest.approx([w["score"] for w in want], abs=TOL), (agg, text)
     finally:
         pipe.close()
 

@@ -101,6 +101,12 @@ struct HFPipeline: @unchecked Sendable {
             if skipSpecial && specialAdded.contains(id) { continue }
             tokens.append(Array(vocab.text(Int(id))))
         }
+        return decodeTokens(tokens)
+    }
+
+    /// Token strings to text through the decoder chain (transformers' convert_tokens_to_string of a
+    /// fast tokenizer); joined by spaces without a decoder.
+    func decodeTokens(_ tokens: [[UInt8]]) -> [UInt8] {
         guard let decoder else {
             var out: [UInt8] = []
             for (i, t) in tokens.enumerated() {
@@ -110,6 +116,15 @@ struct HFPipeline: @unchecked Sendable {
             return out
         }
         return decoder.decodeChain(tokens).flatMap { $0 }
+    }
+
+    /// The model's continuing_subword_prefix ("##" for WordPiece; empty when the model has none).
+    var continuingSubwordPrefix: [UInt8] {
+        switch model {
+        case .bpe(let m): return m.prefix
+        case .wordPiece(let m): return m.prefix
+        case .unigram: return []
+        }
     }
 
     /// The bytes of one token in a stream: added tokens as their text, others through the decoder.
@@ -187,25 +202,38 @@ extension Tokenizer {
     /// which of its tokens position i holds (nil for added special tokens).
     public func applyPairTemplate(_ a: [Int32], _ b: [Int32], addSpecial: Bool = true)
         -> (ids: [Int32], typeIds: [Int32], source: [PairSource?]) {
+        applyTemplate(a, b, addSpecial: addSpecial)
+    }
+
+    /// The single-sequence template applied to already tokenized text (one window of a long text, as
+    /// tokenizers' truncation with return_overflowing_tokens); `source` as for pairs (sequence 0).
+    public func applySingleTemplate(_ a: [Int32], addSpecial: Bool = true)
+        -> (ids: [Int32], typeIds: [Int32], source: [PairSource?]) {
+        applyTemplate(a, nil, addSpecial: addSpecial)
+    }
+
+    private func applyTemplate(_ a: [Int32], _ b: [Int32]?, addSpecial: Bool)
+        -> (ids: [Int32], typeIds: [Int32], source: [PairSource?]) {
         // Mark the sequences' tokens with out-of-vocabulary ids (the post-processors copy them).
         let markA = (0..<a.count).map { Int32(-2 - $0) }
-        let markB = (0..<b.count).map { Int32(-2 - a.count - $0) }
+        let markB = b.map { b in (0..<b.count).map { Int32(-2 - a.count - $0) } }
         let ids: [Int32], types: [Int32]
         if let hf {
             let e = HFPostProcessor.run(hf.postProcessor, a: markA, b: markB, addSpecial: addSpecial)
             (ids, types) = (e.ids, e.types)
         } else {
             let bos = addSpecial && addBOS ? bosId.map { [$0] } ?? [] : []
-            ids = bos + markA + markB
-            types = [Int32](repeating: 0, count: bos.count + a.count) + [Int32](repeating: 1, count: b.count)
+            ids = bos + markA + (markB ?? [])
+            types = [Int32](repeating: 0, count: bos.count + a.count) + [Int32](repeating: 1, count: markB?.count ?? 0)
         }
+        let second = b ?? []
         var out: [Int32] = [], source: [PairSource?] = []
         out.reserveCapacity(ids.count)
         for m in ids {
             if m <= -2 {
                 let k = Int(-2 - m)
                 if k < a.count { out.append(a[k]); source.append(PairSource(sequence: 0, index: k)) }
-                else { out.append(b[k - a.count]); source.append(PairSource(sequence: 1, index: k - a.count)) }
+                else { out.append(second[k - a.count]); source.append(PairSource(sequence: 1, index: k - a.count)) }
             } else {
                 out.append(m)
                 source.append(nil)
