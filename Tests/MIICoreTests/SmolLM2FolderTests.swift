@@ -39,16 +39,15 @@ final class SmolLM2FolderTests: XCTestCase {
     }
 
     /// DeepSpeed-Inference-style int8: the float32 folder quantized to Q8_0 at load keeps the fast-mode
-    /// thresholds (top-1 >= 93%, mean |Δ log-prob| <= 0.06) with float activations. With 8-bit
-    /// activations too (fast mode: two roundings against the float32 model, where the core issue's
-    /// fast-mode thresholds compare against the same quantized weights) it measured top-1 96%, mean
-    /// 0.075: held to top-1 >= 93%, mean <= 0.09.
+    /// thresholds (top-1 >= 93%, mean |Δ log-prob| <= 0.06) against the float32 model, with float
+    /// activations (precise: measured 97.8%, 0.045) and with fast mode's 8-bit activations (measured
+    /// 97.1%, 0.058; it was 0.075 before v and the attention output kept float activations).
     func testQ8QuantizedAtLoadKeepsFastModeFidelity() throws {
         for mode in [PrecisionMode.precise, .fast] {
             let (top1, meanAbs, maxAbs) = try Self.compare(quantize: .q8_0, mode: mode)
             print("HF folder quantized to Q8_0 at load, \(mode): top-1 \(top1), mean |Δ log-prob| \(meanAbs), max \(maxAbs)")
             XCTAssertGreaterThanOrEqual(top1, 0.93)
-            XCTAssertLessThanOrEqual(meanAbs, mode == .precise ? 0.06 : 0.09)
+            XCTAssertLessThanOrEqual(meanAbs, 0.06)
         }
     }
 

@@ -8,6 +8,9 @@ public protocol LanguageModelNetwork: AnyObject, Sendable {
     var shapeSummary: [(String, String)] { get }
     /// Weight matrices (for `mii info` and memory planning).
     var weightMatrices: [WeightMatrix] { get }
+    /// The matrices whose products take 8-bit activations in fast mode where their type allows
+    /// (for `mii info`; default: every weight matrix).
+    var fastModeMatrices: [WeightMatrix] { get }
     /// Bytes of key/value cache one token takes (memory planning).
     var kvCacheBytesPerToken: Int { get }
     /// Per-sequence state (KV cache, buffers) for up to `maxContext` tokens.
@@ -29,6 +32,8 @@ public protocol LanguageModelNetwork: AnyObject, Sendable {
 /// Architectures without a batched forward pass decode the rows one after another (same results,
 /// no speed-up).
 extension LanguageModelNetwork {
+    public var fastModeMatrices: [WeightMatrix] { weightMatrices }
+
     public func makeBatchWork(maxRows: Int, maxContext: Int, threads: Int) throws -> AnyObject {
         NoBatchWork()
     }

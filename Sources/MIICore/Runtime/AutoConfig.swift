@@ -61,12 +61,10 @@ public struct ExecutionPlan: Sendable {
             reason: "the widest instruction set this CPU reports (\(Hardware.cpuFeatures.joined(separator: " "))), chosen at run time; each kernel has a plain reference twin",
             override: "MIIK_FORCE_ISA=scalar|avx2|avx512"))
         // Precision mode and weights
-        let matrices = model.network?.weightMatrices ?? []
         var q8Bytes = 0, allBytes = 0
-        for m in matrices {
-            let b = m.rowBytes * m.rows
-            allBytes += b
-            if miik_type_has_q8_path(Int32(m.type.rawValue)) != 0 { q8Bytes += b }
+        for m in model.network?.weightMatrices ?? [] { allBytes += m.rowBytes * m.rows }
+        for m in model.network?.fastModeMatrices ?? [] where miik_type_has_q8_path(Int32(m.type.rawValue)) != 0 {
+            q8Bytes += m.rowBytes * m.rows
         }
         let share = allBytes > 0 ? Int((Double(q8Bytes) / Double(allBytes) * 100).rounded()) : 0
         let mode = model.options.mode
@@ -75,7 +73,7 @@ public struct ExecutionPlan: Sendable {
         case .precise:
             modeReason = "the default: weights dequantized on the fly, float32 activations (matches transformers float32: mean |Δ log-prob| <= 0.01); fast mode would use 8-bit activations on \(share)% of the weight bytes"
         case .fast:
-            modeReason = "asked for: 8-bit activations with integer dot products on \(share)% of the weight bytes (Q4_0/Q4_1/Q5_0/Q5_1/Q8_0), float elsewhere and for ffn_down and the output head"
+            modeReason = "asked for: 8-bit activations with integer dot products on \(share)% of the weight bytes (Q4_0/Q4_1/Q5_0/Q5_1/Q8_0), float elsewhere and for the products that are sensitive to it (Llama family: v, attention output, ffn_down and the output head)"
         }
         choices.append(ConfigChoice(name: "precision", value: mode.rawValue, reason: modeReason,
                                     override: "--mode precise|fast / mii_model_params.precision / precision="))
