@@ -11,8 +11,13 @@ public enum PrecisionMode: String, Sendable, CaseIterable {
 
 /// Rows of a weight matrix dequantized at a time before a GEMM (prompt processing).
 let gemmTileRows = 256
-/// From this many tokens on, products go through dequantized tiles and OpenBLAS sgemm.
-let gemmMinTokens = 8
+/// From this many tokens on, products with float weights (F32, F16, BF16) go through OpenBLAS sgemm.
+/// Below it (and at any size for block-quantized weights) the engine's own kernel dequantizes one row
+/// at a time and multiplies it with 4 tokens per pass: on this AVX2 machine that was 2x faster than
+/// dequantized tiles + sgemm for Q8_0 at 16-512 tokens, and for F32 below 32 tokens (bench/RESULTS.md).
+let gemmMinTokens = 32
+/// Tokens per pass of the row kernel, so that their activations stay in cache while all rows go by.
+let rowKernelTokens = 64
 
 /// Makes OpenBLAS compute on the calling thread only: the engine runs its own pool, and OpenBLAS's
 /// threads on top of it would oversubscribe the cores.
@@ -63,7 +68,8 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
     let rows = w.rows
     let rowBytes = w.rowBytes
     let useQ8 = mode == .fast && miik_type_has_q8_path(type) != 0
-    if n >= gemmMinTokens && !useQ8 {
+    let floatWeights = w.type == .f32 || w.type == .f16 || w.type == .bf16
+    if n >= gemmMinTokens && !useQ8 && floatWeights {
         // Prompt processing: dequantize tiles of rows (in place for F32) and multiply with sgemm.
         _ = configureOpenBLASOnce
         pool.run { ith, nth in
@@ -114,8 +120,13 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
         if n == 1 {
             miik_matvec(type, w.data, rowBytes, cols, x, y, Int64(r.lowerBound), Int64(r.upperBound))
         } else {
-            miik_matmul(type, w.data, rowBytes, cols, x, cols, Int64(n), y, Int64(rows),
-                        Int64(r.lowerBound), Int64(r.upperBound), scratch.thread(ith))
+            var t0 = 0
+            while t0 < n {
+                let nt = min(rowKernelTokens, n - t0)
+                miik_matmul(type, w.data, rowBytes, cols, x + t0 * w.cols, cols, Int64(nt), y + t0 * rows, Int64(rows),
+                            Int64(r.lowerBound), Int64(r.upperBound), scratch.thread(ith))
+                t0 += nt
+            }
         }
     }
 }
