@@ -13,6 +13,7 @@
 #include <immintrin.h>
 
 #include "miik_internal.h"
+#include <math.h>
 
 #define A2 __attribute__((target("avx2,fma,f16c")))
 #define A2I static inline __attribute__((always_inline, target("avx2,fma,f16c")))
@@ -322,6 +323,49 @@ A2 void miik_avx2_axpy_f32(float a, const float *x, float *y, int64_t n) {
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     for (; i < n; i++) y[i] += a * x[i];
+}
+
+/* One query's attention (miik_attend_f32). The weighted sum of values is kept in registers, 32
+ * columns at a time, instead of a load and store of the output per key. hd: a multiple of 8. */
+A2 int miik_avx2_attend_f32(const float *q, const float *k, const float *v, int64_t stride, int64_t n_keys,
+                            int64_t hd, float scale, float *scores, float *out) {
+    if (hd % 8 != 0 || n_keys < 1) return 0;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n_keys; j++) {
+        const float s = dot_f32(q, k + j * stride, hd) * scale;
+        scores[j] = s;
+        if (s > mx) mx = s;
+    }
+    float sum = 0.0f;
+    for (int64_t j = 0; j < n_keys; j++) {
+        scores[j] = expf(scores[j] - mx);
+        sum += scores[j];
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / sum);
+    int64_t c = 0;
+    for (; c + 32 <= hd; c += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+        for (int64_t j = 0; j < n_keys; j++) {
+            const __m256 p = _mm256_set1_ps(scores[j]);
+            const float *vr = v + j * stride + c;
+            a0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr), a0);
+            a1 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr + 8), a1);
+            a2 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr + 16), a2);
+            a3 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr + 24), a3);
+        }
+        _mm256_storeu_ps(out + c, _mm256_mul_ps(a0, inv));
+        _mm256_storeu_ps(out + c + 8, _mm256_mul_ps(a1, inv));
+        _mm256_storeu_ps(out + c + 16, _mm256_mul_ps(a2, inv));
+        _mm256_storeu_ps(out + c + 24, _mm256_mul_ps(a3, inv));
+    }
+    for (; c < hd; c += 8) {
+        __m256 a0 = _mm256_setzero_ps();
+        for (int64_t j = 0; j < n_keys; j++)
+            a0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[j]), _mm256_loadu_ps(v + j * stride + c), a0);
+        _mm256_storeu_ps(out + c, _mm256_mul_ps(a0, inv));
+    }
+    return 1;
 }
 
 /* ---- precise matvec ------------------------------------------------------------------------ */

@@ -197,6 +197,27 @@ float miik_dot_f32_ref(const float *a, const float *b, int64_t n) {
     return s;
 }
 
+void miik_attend_f32_ref(const float *q, const float *k, const float *v, int64_t stride, int64_t n_keys,
+                         int64_t hd, float scale, float *scores, float *out) {
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n_keys; j++) {
+        const float s = miik_dot_f32_ref(q, k + j * stride, hd) * scale;
+        scores[j] = s;
+        if (s > mx) mx = s;
+    }
+    float sum = 0.0f;
+    for (int64_t j = 0; j < n_keys; j++) {
+        scores[j] = expf(scores[j] - mx);
+        sum += scores[j];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t c = 0; c < hd; c++) out[c] = 0.0f;
+    for (int64_t j = 0; j < n_keys; j++) {
+        const float p = scores[j] * inv;
+        for (int64_t c = 0; c < hd; c++) out[c] += p * v[j * stride + c];
+    }
+}
+
 /* ---- matvec / matmul (precise) --------------------------------------------------------------- */
 
 #define REF_CHUNK 256 /* a multiple of every block size */

@@ -125,4 +125,50 @@ final class TypesTests: XCTestCase {
             }
         }
     }
+
+    /// Fused attention of one query (scores, softmax, weighted values) on every ISA level against
+    /// the reference twin and a double-precision computation: head sizes that are and are not
+    /// multiples of 8 and 32, one to 300 keys, rows wider than the head (grouped caches), large
+    /// scores (softmax must subtract the maximum).
+    func testAttendAllISAs() {
+        var rng = SplitMix64(seed: 21)
+        for hd in [4, 8, 24, 64, 72, 128] {
+            for nKeys in [1, 2, 7, 33, 300] {
+                let stride = hd * 3 + 5
+                let big: Float = hd == 24 ? 40 : 1
+                let q = (0..<hd).map { _ in rng.float() * big }
+                let k = (0..<(nKeys * stride)).map { _ in rng.float() }
+                let v = (0..<(nKeys * stride)).map { _ in rng.float() }
+                let scale = 1 / Float(hd).squareRoot()
+                // Double-precision reference.
+                var s = (0..<nKeys).map { j in Double(scale) * (0..<hd).reduce(0.0) { $0 + Double(q[$1]) * Double(k[j * stride + $1]) } }
+                let mx = s.max()!
+                s = s.map { exp($0 - mx) }
+                let sum = s.reduce(0, +)
+                let want = (0..<hd).map { c in (0..<nKeys).reduce(0.0) { $0 + s[$1] / sum * Double(v[$1 * stride + c]) } }
+                func run(_ f: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Int64, Int64, Int64, Float,
+                               UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+                    var scores = [Float](repeating: .nan, count: nKeys)
+                    var out = [Float](repeating: .nan, count: hd + 1)
+                    out[hd] = 42
+                    q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
+                        scores.withUnsafeMutableBufferPointer { sp in out.withUnsafeMutableBufferPointer { op in
+                            f(qp.baseAddress!, kp.baseAddress!, vp.baseAddress!, Int64(stride), Int64(nKeys), Int64(hd), scale,
+                              sp.baseAddress!, op.baseAddress!)
+                        } }
+                    } } }
+                    XCTAssertEqual(out[hd], 42, "hd=\(hd) keys=\(nKeys): wrote past the head")
+                    return Array(out[0..<hd])
+                }
+                let ref = run { miik_attend_f32_ref($0, $1, $2, $3, $4, $5, $6, $7, $8) }
+                for c in 0..<hd { XCTAssertEqual(Double(ref[c]), want[c], accuracy: 2e-5, "ref hd=\(hd) keys=\(nKeys) c=\(c)") }
+                forEachISA { _, isa in
+                    let got = run { miik_attend_f32($0, $1, $2, $3, $4, $5, $6, $7, $8) }
+                    for c in 0..<hd {
+                        XCTAssertEqual(Double(got[c]), want[c], accuracy: 2e-5, "\(isa) hd=\(hd) keys=\(nKeys) c=\(c)")
+                    }
+                }
+            }
+        }
+    }
 }

@@ -302,24 +302,9 @@ public final class LlamaDecoder: @unchecked Sendable {
                 let len = rows.position(t) + 1
                 // Sliding window: position p sees p - window + 1 ... p.
                 let first = c.slidingWindow.map { max(0, len - $0) } ?? 0
-                var mx = -Float.infinity
-                for j in first..<len {
-                    let sc = miik_dot_f32(q, K + j * c.kvDim + kvh * hd, Int64(hd)) * scale
-                    scores[j] = sc
-                    if sc > mx { mx = sc }
-                }
-                var sum: Float = 0
-                for j in first..<len {
-                    let e = expf(scores[j] - mx)
-                    scores[j] = e
-                    sum += e
-                }
-                let out = s.attn + t * c.qDim + h * hd
-                out.initialize(repeating: 0, count: hd)
-                let inv = 1 / sum
-                for j in first..<len {
-                    miik_axpy_f32(scores[j] * inv, V + j * c.kvDim + kvh * hd, out, Int64(hd))
-                }
+                let row = first * c.kvDim + kvh * hd
+                miik_attend_f32(q, K + row, V + row, Int64(c.kvDim), Int64(len - first), Int64(hd), scale,
+                                scores, s.attn + t * c.qDim + h * hd)
             }
         }
     }

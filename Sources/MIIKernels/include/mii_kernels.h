@@ -78,6 +78,15 @@ float miik_dot_f32(const float *a, const float *b, int64_t n);
 void miik_axpy_f32(float a, const float *x, float *y, int64_t n);
 float miik_dot_f32_ref(const float *a, const float *b, int64_t n);
 
+/* ---- Attention (dispatched, with a reference twin) --------------------------------------- */
+/* One query over n_keys >= 1 consecutive cache rows: s_j = scale * (q . k_j), p = softmax(s),
+ * out[0..hd) = sum_j p_j v_j, where k_j = k + j * stride and v_j = v + j * stride. `scores` holds at
+ * least n_keys floats (overwritten). */
+void miik_attend_f32(const float *q, const float *k, const float *v, int64_t stride, int64_t n_keys,
+                     int64_t hd, float scale, float *scores, float *out);
+void miik_attend_f32_ref(const float *q, const float *k, const float *v, int64_t stride, int64_t n_keys,
+                         int64_t hd, float scale, float *scores, float *out);
+
 /* ---- Matrix x vector, precise mode (float32 activations) -------------------------------- */
 /* For r in [r0, r1): y[r] = sum_c W[r][c] * x[c].
  * W: first row at `w`, rows `row_bytes` apart, each `cols` elements of `type`. */
