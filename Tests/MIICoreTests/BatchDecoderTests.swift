@@ -71,7 +71,7 @@ final class BatchDecoderTests: XCTestCase {
                 // Precise mode: the batched float products round differently (measured <= 7e-5).
                 // Fast mode: the kernels agree bit for bit, but a last-bit difference in a float
                 // product (v, attention output and ffn_down keep float activations; batched rows go
-                // through sgemm, a lone session through the matvec kernel) can move an 8-bit
+                // through the 4-token row kernel, a lone session through the matvec kernel) can move an 8-bit
                 // activation by one step, and the steps add up: measured up to ~1 on some sequences,
                 // the scale of fast mode's own error against float.
                 XCTAssertLessThan(worst, mode == .precise ? 1e-3 : 1.5, "\(mode) n=\(n)")
