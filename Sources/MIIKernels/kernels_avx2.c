@@ -336,12 +336,7 @@ A2 int miik_avx2_attend_f32(const float *q, const float *k, const float *v, int6
         scores[j] = s;
         if (s > mx) mx = s;
     }
-    float sum = 0.0f;
-    for (int64_t j = 0; j < n_keys; j++) {
-        scores[j] = expf(scores[j] - mx);
-        sum += scores[j];
-    }
-    const __m256 inv = _mm256_set1_ps(1.0f / sum);
+    const __m256 inv = _mm256_set1_ps(1.0f / miik_exp_shifted(scores, n_keys, mx));
     int64_t c = 0;
     for (; c + 32 <= hd; c += 32) {
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();

@@ -197,6 +197,15 @@ float miik_dot_f32_ref(const float *a, const float *b, int64_t n) {
     return s;
 }
 
+float miik_exp_shifted(float *s, int64_t n, float mx) {
+    float sum = 0.0f;
+    for (int64_t j = 0; j < n; j++) {
+        s[j] = expf(s[j] - mx);
+        sum += s[j];
+    }
+    return sum;
+}
+
 void miik_attend_f32_ref(const float *q, const float *k, const float *v, int64_t stride, int64_t n_keys,
                          int64_t hd, float scale, float *scores, float *out) {
     float mx = -INFINITY;
@@ -205,12 +214,7 @@ void miik_attend_f32_ref(const float *q, const float *k, const float *v, int64_t
         scores[j] = s;
         if (s > mx) mx = s;
     }
-    float sum = 0.0f;
-    for (int64_t j = 0; j < n_keys; j++) {
-        scores[j] = expf(scores[j] - mx);
-        sum += scores[j];
-    }
-    const float inv = 1.0f / sum;
+    const float inv = 1.0f / miik_exp_shifted(scores, n_keys, mx);
     for (int64_t c = 0; c < hd; c++) out[c] = 0.0f;
     for (int64_t j = 0; j < n_keys; j++) {
         const float p = scores[j] * inv;
