@@ -217,16 +217,19 @@ extension Model {
                 var isSubword = false
                 let span = spans[k]
                 if let s = span {
-                    let surface = TextAlignment.slice(text, s.start, s.end)
                     if wordAware {
-                        isSubword = word.unicodeScalars.count != surface.unicodeScalars.count
+                        isSubword = word.unicodeScalars.count != s.end - s.start
                     } else {
                         // No space just before the token nor at its start.
                         let before = s.start > 0 && s.start - 1 < chars.count ? chars[s.start - 1] : nil
                         let first = s.start < chars.count ? chars[s.start] : nil
                         isSubword = s.start > 0 && before != " " && first != " "
                     }
-                    if ids[i] == tok.unkId { word = surface; isSubword = false }
+                    if ids[i] == tok.unkId {
+                        let lo = max(0, min(s.start, chars.count)), hi = max(lo, min(s.end, chars.count))
+                        word = String(String.UnicodeScalarView(chars[lo..<hi]))
+                        isSubword = false
+                    }
                 }
                 row.append(ScoredToken(index: i, word: word, scores: scores, start: span?.start, end: span?.end,
                                        isSubword: isSubword))
