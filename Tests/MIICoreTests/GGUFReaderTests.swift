@@ -19,7 +19,7 @@ final class GGUFReaderTests: XCTestCase {
             case .bool(let b): XCTAssertEqual(b, want as? Bool, key)
             case .float32(let x): XCTAssertEqual(Double(x), (want as! NSNumber).doubleValue, key)
             case .float64(let x): XCTAssertEqual(x, (want as! NSNumber).doubleValue, key)
-            case .stringArray(let a): XCTAssertEqual(a, want as? [String], key)
+            case .stringArray(let a): XCTAssertEqual(Array(a), want as? [String], key)
             case .floatArray(let a): XCTAssertEqual(a.map(Double.init), (want as! [NSNumber]).map { $0.doubleValue }, key)
             case .intArray(let a):
                 if key == "t.arr_bool" {

@@ -13,6 +13,43 @@ final class TokenizerTests: XCTestCase {
 
     // MARK: byte-level BPE (synthetic)
 
+    /// The BMP flag table fills some ranges from their first scalar; every entry must still equal
+    /// what the Unicode tables say for that scalar.
+    func testCharFlagTableMatchesUnicodeProperties() {
+        var mismatches = 0
+        for c in 0..<0x10000 where CharFlags.bmpTable[c] != CharFlags.compute(UInt32(c)) { mismatches += 1 }
+        XCTAssertEqual(mismatches, 0)
+        // the filled ranges are what they claim: ideographs and syllables are letters, the rest control
+        XCTAssertEqual(CharFlags.of(0x4E2D), CharFlags.letter)
+        XCTAssertEqual(CharFlags.of(0xD55C), CharFlags.letter)
+        XCTAssertEqual(CharFlags.of(0xE000), CharFlags.control)
+    }
+
+    /// The UTF-8 check GGUF string arrays use agrees with the standard library's validating
+    /// initializer on edge cases and on many random byte strings biased towards non-ASCII bytes.
+    func testUTF8ValidityMatchesStandardLibrary() {
+        func stdlib(_ b: [UInt8]) -> Bool { String(validating: b, as: UTF8.self) != nil }
+        func ours(_ b: [UInt8]) -> Bool { b.withUnsafeBufferPointer { UTF8Util.isValid($0) } }
+        let edges: [[UInt8]] = [
+            [], [0x41], [0xC2, 0x80], [0xC1, 0xBF], [0xE0, 0x9F, 0x80], [0xE0, 0xA0, 0x80], [0xED, 0x9F, 0xBF],
+            [0xED, 0xA0, 0x80], [0xEF, 0xBF, 0xBF], [0xF0, 0x8F, 0xBF, 0xBF], [0xF0, 0x90, 0x80, 0x80],
+            [0xF4, 0x8F, 0xBF, 0xBF], [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80], [0x80], [0xC2],
+            [0xE2, 0x82], [0xF0, 0x9F, 0x98], [0xFF], [0xC4, 0xA0, 0x61],
+        ]
+        for e in edges { XCTAssertEqual(ours(e), stdlib(e), "\(e)") }
+        var rng = SystemRandomNumberGenerator()
+        var valid = 0
+        for _ in 0..<200_000 {
+            let n = Int.random(in: 0...6, using: &rng)
+            let b = (0..<n).map { _ in
+                Bool.random(using: &rng) ? UInt8.random(in: 0x80...0xFF, using: &rng) : UInt8.random(in: 0...0xFF, using: &rng)
+            }
+            XCTAssertEqual(ours(b), stdlib(b), "\(b)")
+            if stdlib(b) { valid += 1 }
+        }
+        XCTAssertGreaterThan(valid, 1000)  // both outcomes were exercised
+    }
+
     func testBPEMergesAndBytes() throws {
         let t = try G.load(G.bpe())
         XCTAssertEqual(t.kind, .bpe)

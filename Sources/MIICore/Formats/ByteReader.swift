@@ -57,10 +57,13 @@ public struct ByteReader {
         }
         let n = Int(length)
         let bytes = try readBytes(n, what())
-        guard let s = String(validating: bytes, as: UTF8.self) else {
+        let u8 = UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+        // Checked first, so decoding never has to repair anything (and is much cheaper than the
+        // generic validating initializer).
+        guard UTF8Util.isValid(u8) else {
             throw MIIError.format("\(context): \(what()) is not valid UTF-8")
         }
-        return s
+        return String(decoding: u8, as: UTF8.self)
     }
 
     mutating func seek(to newOffset: Int) throws {

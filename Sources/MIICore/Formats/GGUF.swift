@@ -7,7 +7,7 @@ public indirect enum GGUFValue: Sendable, CustomStringConvertible {
     case float32(Float), float64(Double), bool(Bool), string(String)
     case array([GGUFValue])
     /// Arrays of strings are common and large (vocabularies); they are kept unboxed.
-    case stringArray([String])
+    case stringArray(GGUFStringArray)
     /// Numeric arrays are kept as doubles/ints without per-element boxing.
     case intArray([Int64])
     case floatArray([Float])
@@ -124,7 +124,7 @@ public final class GGUFFile: @unchecked Sendable {
             let klen = try r.readU64("key length of metadata entry \(i)")
             let key = try r.readString(length: klen, "key of metadata entry \(i)")
             let vtype = try r.readU32("value type of '\(key)'")
-            let value = try GGUFFile.readValue(&r, type: vtype, key: key, depth: 0)
+            let value = try GGUFFile.readValue(&r, file: file, type: vtype, key: key, depth: 0)
             if md[key] != nil {
                 throw MIIError.format("GGUF: duplicate metadata key '\(key)'")
             }
@@ -227,7 +227,7 @@ public final class GGUFFile: @unchecked Sendable {
         self.tensorIndex = index
     }
 
-    private static func readValue(_ r: inout ByteReader, type: UInt32, key: String, depth: Int) throws -> GGUFValue {
+    private static func readValue(_ r: inout ByteReader, file: MappedFile, type: UInt32, key: String, depth: Int) throws -> GGUFValue {
         switch type {
         case 0: return .uint8(try r.read(UInt8.self, "'\(key)'"))
         case 1: return .int8(try r.read(Int8.self, "'\(key)'"))
@@ -265,13 +265,7 @@ public final class GGUFFile: @unchecked Sendable {
             let count = Int(n)
             switch et {
             case 8:
-                var out: [String] = []
-                out.reserveCapacity(count)
-                for i in 0..<count {
-                    let len = try r.readU64("length of '\(key)'[\(i)]")
-                    out.append(try r.readString(length: len, "'\(key)'[\(i)]"))
-                }
-                return .stringArray(out)
+                return .stringArray(try GGUFStringArray.read(&r, file: file, count: count, key: key))
             case 6:
                 var out = [Float](repeating: 0, count: count)
                 for i in 0..<count { out[i] = try r.readF32("'\(key)'[\(i)]") }
@@ -279,7 +273,7 @@ public final class GGUFFile: @unchecked Sendable {
             case 0, 1, 2, 3, 4, 5, 7, 10, 11:
                 var out = [Int64](repeating: 0, count: count)
                 for i in 0..<count {
-                    let v = try readValue(&r, type: et, key: key, depth: depth + 1)
+                    let v = try readValue(&r, file: file, type: et, key: key, depth: depth + 1)
                     guard let iv = v.int else {
                         throw MIIError.format("GGUF: '\(key)'[\(i)] does not fit in a signed 64-bit integer")
                     }
@@ -289,7 +283,7 @@ public final class GGUFFile: @unchecked Sendable {
             default:
                 var out: [GGUFValue] = []
                 out.reserveCapacity(count)
-                for _ in 0..<count { out.append(try readValue(&r, type: et, key: key, depth: depth + 1)) }
+                for _ in 0..<count { out.append(try readValue(&r, file: file, type: et, key: key, depth: depth + 1)) }
                 return .array(out)
             }
         case 10: return .uint64(try r.readU64("'\(key)'"))
@@ -344,11 +338,11 @@ public final class GGUFFile: @unchecked Sendable {
         return b
     }
 
-    public func stringArray(_ key: String) throws -> [String]? {
+    public func stringArray(_ key: String) throws -> GGUFStringArray? {
         guard let v = metadata[key] else { return nil }
         switch v {
         case .stringArray(let a): return a
-        case .array(let a) where a.isEmpty: return []
+        case .array(let a) where a.isEmpty: return GGUFStringArray()
         default: throw MIIError.format("GGUF: metadata '\(key)' is not an array of strings")
         }
     }

@@ -35,12 +35,11 @@ struct BPEModel: @unchecked Sendable {
     var newlineRunsWhole = false
 
     /// Parses `tokenizer.ggml.merges` ("left right" per entry, rank = index).
-    static func parseMerges(_ list: [String], vocab: TokenTextTable) throws -> MergeTable {
+    static func parseMerges<L: ByteStringList>(_ list: L, vocab: TokenTextTable) throws -> MergeTable {
         var table = MergeTable(capacity: list.count)
         var joined: [UInt8] = []
-        for (rank, m) in list.enumerated() {
-            var m = m
-            let r: (Int32, Int32, Int32)? = m.withUTF8 { b -> (Int32, Int32, Int32)? in
+        for rank in 0..<list.count {
+            let r: (Int32, Int32, Int32)? = list.withBytes(rank) { b -> (Int32, Int32, Int32)? in
                 // llama.cpp splits at the first space after the first byte.
                 var sp = -1
                 var i = 1
@@ -48,15 +47,18 @@ struct BPEModel: @unchecked Sendable {
                 if sp < 0 || sp + 1 >= b.count { return nil }
                 let left = vocab.find(UnsafeBufferPointer(rebasing: b[0..<sp]))
                 let right = vocab.find(UnsafeBufferPointer(rebasing: b[(sp + 1)...]))
+                if left < 0 || right < 0 { return (left, right, 0) }
                 joined.removeAll(keepingCapacity: true)
                 joined.append(contentsOf: b[0..<sp])
                 joined.append(contentsOf: b[(sp + 1)...])
                 return (left, right, vocab.find(joined))
             }
             guard let (left, right, result) = r else {
+                let m = list.withBytes(rank) { String(decoding: $0, as: UTF8.self) }
                 throw MIIError.format("tokenizer: merge \(rank) \(m.debugDescription) is not two tokens separated by a space")
             }
             if left < 0 || right < 0 || result < 0 {
+                let m = list.withBytes(rank) { String(decoding: $0, as: UTF8.self) }
                 let which = left < 0 ? "its left part" : right < 0 ? "its right part" : "the merged token"
                 throw MIIError.format("tokenizer: merge \(rank) \(m.debugDescription) references an unknown token (\(which) is not in the vocabulary)")
             }

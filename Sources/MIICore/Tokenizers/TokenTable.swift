@@ -11,13 +11,10 @@ struct TokenTextTable {
     var count: Int { starts.count - 1 }
 
     /// Builds the table; throws on duplicate texts (llama.cpp aborts on them too).
-    init(texts: [String]) throws {
-        var total = 0
-        for t in texts { total += t.utf8.count }
-        bytes.reserveCapacity(total)
+    init<L: ByteStringList>(texts: L) throws {
         starts.reserveCapacity(texts.count + 1)
-        for t in texts {
-            bytes.append(contentsOf: t.utf8)
+        for i in 0..<texts.count {
+            texts.withBytes(i) { bytes.append(contentsOf: $0) }
             starts.append(bytes.count)
         }
         var cap = 16
@@ -36,7 +33,8 @@ struct TokenTextTable {
                 }
             }
             if dup >= 0 {
-                throw MIIError.format("tokenizer: tokens \(dup) and \(id) have the same text \(texts[id].debugDescription)")
+                let text = texts.withBytes(id) { String(decoding: $0, as: UTF8.self) }
+                throw MIIError.format("tokenizer: tokens \(dup) and \(id) have the same text \(text.debugDescription)")
             }
         }
     }

@@ -191,7 +191,7 @@ public final class Tokenizer: @unchecked Sendable {
         if n > Limits.maxVocab || n > Int(Int32.max) {
             throw MIIError.format("tokenizer: \(n) tokens, above the limit of \(Limits.maxVocab)")
         }
-        for (i, t) in tokens.enumerated() where t.utf8.isEmpty {
+        for i in 0..<n where tokens.byteCount(i) == 0 {
             // Unlike llama.cpp, which renames empty tokens "[EMPTY_<id>]".
             throw MIIError.format("tokenizer: token \(i) has an empty text")
         }

@@ -29,9 +29,25 @@ enum CharFlags {
     /// Flags for the Basic Multilingual Plane, computed once (128 KiB).
     static let bmpTable: [UInt16] = {
         var t = [UInt16](repeating: 0, count: 0x10000)
-        for c in 0..<0x10000 { t[c] = compute(UInt32(c)) }
+        var c = 0
+        for r in uniformBMPRanges {
+            while c < r.lowerBound { t[c] = compute(UInt32(c)); c += 1 }
+            let f = compute(UInt32(r.lowerBound))
+            for i in r { t[i] = f }
+            c = r.upperBound + 1
+        }
+        while c < 0x10000 { t[c] = compute(UInt32(c)); c += 1 }
         return t
     }()
+
+    /// BMP ranges whose scalars all have the same flags, filled from their first scalar instead of
+    /// asking the Unicode tables 47k times (that took ~5 ms of every model load): CJK Unified
+    /// Ideographs Extension A and the main block (Lo, complete since Unicode 14), Hangul syllables
+    /// (Lo), surrogates and the private use area. `TokenizerTests` checks the table against
+    /// `compute` for every BMP scalar, so a Unicode version that breaks a range fails there.
+    static let uniformBMPRanges: [ClosedRange<Int>] = [
+        0x3400...0x4DBF, 0x4E00...0x9FFF, 0xAC00...0xD7A3, 0xD800...0xDFFF, 0xE000...0xF8FF,
+    ]
 
     static func compute(_ c: UInt32) -> UInt16 {
         var f: UInt16
@@ -79,6 +95,39 @@ enum CharFlags {
 }
 
 enum UTF8Util {
+    /// True if `b` is well-formed UTF-8 (no overlong forms, surrogates, or scalars above U+10FFFF),
+    /// the same rule as `String(validating:)`, without making a String.
+    static func isValid(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = b.count
+        var i = 0
+        while i < n {
+            let b0 = b[i]
+            if b0 < 0x80 { i += 1; continue }
+            if b0 < 0xC2 { return false }  // a continuation byte, or an overlong 2-byte form
+            if b0 < 0xE0 {
+                if i + 1 >= n || b[i + 1] & 0xC0 != 0x80 { return false }
+                i += 2
+            } else if b0 < 0xF0 {
+                if i + 2 >= n { return false }
+                let b1 = b[i + 1], b2 = b[i + 2]
+                if b1 & 0xC0 != 0x80 || b2 & 0xC0 != 0x80 { return false }
+                if b0 == 0xE0 && b1 < 0xA0 { return false }  // overlong
+                if b0 == 0xED && b1 >= 0xA0 { return false }  // surrogate
+                i += 3
+            } else if b0 < 0xF5 {
+                if i + 3 >= n { return false }
+                let b1 = b[i + 1], b2 = b[i + 2], b3 = b[i + 3]
+                if b1 & 0xC0 != 0x80 || b2 & 0xC0 != 0x80 || b3 & 0xC0 != 0x80 { return false }
+                if b0 == 0xF0 && b1 < 0x90 { return false }  // overlong
+                if b0 == 0xF4 && b1 >= 0x90 { return false }  // above U+10FFFF
+                i += 4
+            } else {
+                return false
+            }
+        }
+        return true
+    }
+
     /// Decodes valid UTF-8 (as produced by Swift `String`) into scalar values and the byte offset of
     /// each scalar (`offsets.count == scalars.count + 1`, the last entry is the total length).
     /// Invalid sequences, which cannot come from a `String`, decode to U+FFFD one byte at a time.

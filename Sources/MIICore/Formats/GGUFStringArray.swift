@@ -1,0 +1,83 @@
+/// An array of strings from GGUF metadata, left in the mapped file: vocabularies and merge lists
+/// hold ~50-150k short strings, and making a Swift `String` of each one was half of a model's load
+/// time. Every element was checked to be UTF-8 when the file was parsed; elements are decoded into
+/// `String`s only when asked for one (`subscript`), and tokenizers read their bytes directly.
+public struct GGUFStringArray: RandomAccessCollection, Sendable {
+    /// Keeps the mapping alive while the array exists.
+    private let owner: MappedFile?
+    /// Byte offset of each element's text in the file, plus one past the last element's end,
+    /// adjusted so that element i spans `starts[i] ..< starts[i + 1] - gaps[i]`: GGUF puts an
+    /// 8-byte length before every string, so `gap` is 8 for every element but the last.
+    private let starts: [Int]
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { Swift.max(starts.count - 1, 0) }
+
+    /// The empty array.
+    public init() {
+        owner = nil
+        starts = []
+    }
+
+    init(file: MappedFile, starts: [Int]) {
+        owner = file
+        self.starts = starts
+    }
+
+    private func range(_ i: Int) -> Range<Int> {
+        let end = i + 1 == endIndex ? starts[i + 1] : starts[i + 1] - 8
+        return starts[i]..<end
+    }
+
+    /// The UTF-8 bytes of element `i` (valid UTF-8).
+    public func withBytes<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        let r = range(i)
+        guard let base = owner?.base else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+        let p = (base + r.lowerBound).assumingMemoryBound(to: UInt8.self)
+        return try body(UnsafeBufferPointer(start: p, count: r.count))
+    }
+
+    public func byteCount(_ i: Int) -> Int { range(i).count }
+
+    public subscript(i: Int) -> String {
+        withBytes(i) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Reads `count` length-prefixed strings at the reader's position, checking every length against
+    /// the file and the limits and every string for valid UTF-8.
+    static func read(_ r: inout ByteReader, file: MappedFile, count: Int, key: String) throws -> GGUFStringArray {
+        var starts: [Int] = []
+        starts.reserveCapacity(count + 1)
+        for i in 0..<count {
+            let len = try r.readU64("length of '\(key)'[\(i)]")
+            if len > Limits.maxStringBytes {
+                throw MIIError.format("\(r.context): '\(key)'[\(i)] has length \(len), above the limit of \(Limits.maxStringBytes) bytes")
+            }
+            let start = r.offset
+            let bytes = try r.readBytes(Int(len), "'\(key)'[\(i)]")
+            if !UTF8Util.isValid(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count)) {
+                throw MIIError.format("\(r.context): '\(key)'[\(i)] is not valid UTF-8")
+            }
+            starts.append(start)
+        }
+        starts.append(r.offset)
+        if count == 0 { return GGUFStringArray() }
+        return GGUFStringArray(file: file, starts: starts)
+    }
+}
+
+/// A list of byte strings that tokenizer tables are built from: `[String]` (tokenizer.json) or a
+/// GGUF metadata array.
+protocol ByteStringList {
+    var count: Int { get }
+    func withBytes<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R
+}
+
+extension GGUFStringArray: ByteStringList {}
+
+extension Array: ByteStringList where Element == String {
+    func withBytes<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        var s = self[i]
+        return try s.withUTF8(body)
+    }
+}
