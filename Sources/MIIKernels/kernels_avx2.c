@@ -946,66 +946,74 @@ A2I void mmq8_small_row_tok4(int type, const uint8_t *row, int64_t nb, const mii
     _mm_storeu_ps(out, sum);
 }
 
-/* Tiles of 16 rows x 4 tokens for the 4/5-bit types (the activation scales of each group of 4
- * tokens are packed once per tile); leftover tokens go one by one. */
-#define MMQ8_SMALL_INSTANCE(NAME, TYPE)                                                               \
-    A2 static void NAME(const uint8_t *w, size_t rb, int64_t nb, const miik_q8a *xq, int64_t n_tok,  \
-                        float *y, int64_t ldy, int64_t r0, int64_t r1) {                             \
-        const int64_t t4 = n_tok & ~(int64_t)3;                                                      \
-        float d4[4 * 256], s4[4 * 256];                                                              \
-        int32_t o8[8 * 256];                                                                         \
-        const int off = TYPE == MIIK_Q4_0 ? 8 : TYPE == MIIK_Q5_0 ? 16 : 0;                          \
-        for (int64_t rt = r0; rt < r1; rt += 16) {                                                   \
-            const int64_t re = rt + 16 < r1 ? rt + 16 : r1;                                          \
-            for (int64_t t = 0; t < t4; t += 4) {                                                    \
-                const miik_q8a *const xt[4] = {xq + t * nb, xq + (t + 1) * nb, xq + (t + 2) * nb,    \
-                                               xq + (t + 3) * nb};                                  \
-                for (int64_t b = 0; b < nb; b++) {                                                   \
-                    for (int k = 0; k < 4; k++) {                                                    \
-                        d4[4 * b + k] = xt[k][b].d;                                                  \
-                        s4[4 * b + k] = xt[k][b].s;                                                  \
-                        o8[8 * b + k] = off ? off * qsum32(xt[k][b].q) : 0;                          \
-                        o8[8 * b + 4 + k] = 0;                                                       \
-                    }                                                                                \
-                }                                                                                    \
-                for (int64_t r = rt; r < re; r++) {                                                  \
-                    float o[4];                                                                      \
-                    mmq8_small_row_tok4(TYPE, w + (size_t)r * rb, nb, xt, d4, s4, o8, o);            \
-                    for (int k = 0; k < 4; k++) y[(t + k) * ldy + r] = o[k];                         \
-                }                                                                                    \
-            }                                                                                        \
-            for (int64_t t = t4; t < n_tok; t++) {                                                   \
-                for (int64_t r = rt; r < re; r++)                                                    \
-                    mvq8_rows(TYPE, w + (size_t)r * rb, rb, nb, xq + t * nb, y + t * ldy + r, 1);    \
-            }                                                                                        \
-        }                                                                                            \
+/* One Q8_0 row against 4 tokens: maddubs(|q|, a * sign(q)) and madd give each token's int32
+ * partial sums (at most 2*128*127 per pair, so no int16 overflow, unlike the 4/5-bit tiles' hadd of
+ * int16 pairs), two rounds of hadd_epi32 leave [t0 t1 t2 t3 | t0 t1 t2 t3]: one conversion and one
+ * FMA per block for all four tokens instead of one per token. d4[b] = the 4 tokens' scales. */
+A2I void mmq8_q80_row_tok4(const uint8_t *row, int64_t nb, const miik_q8a *const xt[4], const float *d4,
+                           float out[4]) {
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + (size_t)b * 34;
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 2));
+        const __m256i qa = _mm256_abs_epi8(q);
+        __m256i p[4];
+        for (int t = 0; t < 4; t++) {
+            const __m256i a = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)xt[t][b].q), q);
+            p[t] = _mm256_madd_epi16(_mm256_maddubs_epi16(qa, a), ones);
+        }
+        const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+        const __m128 sc = _mm_mul_ps(_mm_set1_ps(h2f(blk)), _mm_loadu_ps(d4 + 4 * b));
+        acc = _mm256_fmadd_ps(_mm256_set_m128(sc, sc), _mm256_cvtepi32_ps(h), acc);
     }
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)));
+}
 
-MMQ8_SMALL_INSTANCE(mmq8s_q4_0, MIIK_Q4_0)
-MMQ8_SMALL_INSTANCE(mmq8s_q4_1, MIIK_Q4_1)
-MMQ8_SMALL_INSTANCE(mmq8s_q5_0, MIIK_Q5_0)
-MMQ8_SMALL_INSTANCE(mmq8s_q5_1, MIIK_Q5_1)
+/* Tiles of 16 rows x 4 tokens, leftover tokens one by one. Rows up to MMQ8_PACK_MAXNB blocks use
+ * the tiles that reduce across the 4 tokens (the tokens' scales, sums and offsets packed once per
+ * tile, on the stack); longer rows use mmq8_row_tok4. */
+#define MMQ8_PACK_MAXNB 256
+A2I void mmq8_tiles(int type, const uint8_t *w, size_t rb, int64_t nb, const miik_q8a *xq, int64_t n_tok,
+                    float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    const int64_t t4 = n_tok & ~(int64_t)3;
+    const int packed = nb <= MMQ8_PACK_MAXNB;
+    float d4[4 * MMQ8_PACK_MAXNB], s4[4 * MMQ8_PACK_MAXNB];
+    int32_t o8[8 * MMQ8_PACK_MAXNB];
+    const int off = type == MIIK_Q4_0 ? 8 : type == MIIK_Q5_0 ? 16 : 0;
+    for (int64_t rt = r0; rt < r1; rt += 16) {
+        const int64_t re = rt + 16 < r1 ? rt + 16 : r1;
+        for (int64_t t = 0; t < t4; t += 4) {
+            const miik_q8a *const xt[4] = {xq + t * nb, xq + (t + 1) * nb, xq + (t + 2) * nb, xq + (t + 3) * nb};
+            if (packed) {
+                for (int64_t b = 0; b < nb; b++) {
+                    for (int k = 0; k < 4; k++) {
+                        d4[4 * b + k] = xt[k][b].d;
+                        if (type == MIIK_Q8_0) continue;
+                        s4[4 * b + k] = xt[k][b].s;
+                        o8[8 * b + k] = off ? off * qsum32(xt[k][b].q) : 0;
+                        o8[8 * b + 4 + k] = 0;
+                    }
+                }
+            }
+            for (int64_t r = rt; r < re; r++) {
+                float o[4];
+                if (!packed) mmq8_row_tok4(type, w + (size_t)r * rb, nb, xt, o);
+                else if (type == MIIK_Q8_0) mmq8_q80_row_tok4(w + (size_t)r * rb, nb, xt, d4, o);
+                else mmq8_small_row_tok4(type, w + (size_t)r * rb, nb, xt, d4, s4, o8, o);
+                for (int k = 0; k < 4; k++) y[(t + k) * ldy + r] = o[k];
+            }
+        }
+        for (int64_t t = t4; t < n_tok; t++) {
+            for (int64_t r = rt; r < re; r++) mvq8_rows(type, w + (size_t)r * rb, rb, nb, xq + t * nb, y + t * ldy + r, 1);
+        }
+    }
+}
 
 #define MMQ8_INSTANCE(NAME, TYPE)                                                                     \
     A2 static void NAME(const uint8_t *w, size_t rb, int64_t nb, const miik_q8a *xq, int64_t n_tok,  \
                         float *y, int64_t ldy, int64_t r0, int64_t r1) {                             \
-        const int64_t t4 = n_tok & ~(int64_t)3;                                                      \
-        for (int64_t rt = r0; rt < r1; rt += 16) {                                                   \
-            const int64_t re = rt + 16 < r1 ? rt + 16 : r1;                                          \
-            for (int64_t t = 0; t < t4; t += 4) {                                                    \
-                const miik_q8a *const xt[4] = {xq + t * nb, xq + (t + 1) * nb, xq + (t + 2) * nb,    \
-                                               xq + (t + 3) * nb};                                  \
-                for (int64_t r = rt; r < re; r++) {                                                  \
-                    float o[4];                                                                      \
-                    mmq8_row_tok4(TYPE, w + (size_t)r * rb, nb, xt, o);                              \
-                    for (int k = 0; k < 4; k++) y[(t + k) * ldy + r] = o[k];                         \
-                }                                                                                    \
-            }                                                                                        \
-            for (int64_t t = t4; t < n_tok; t++) {                                                   \
-                for (int64_t r = rt; r < re; r++)                                                    \
-                    mvq8_rows(TYPE, w + (size_t)r * rb, rb, nb, xq + t * nb, y + t * ldy + r, 1);    \
-            }                                                                                        \
-        }                                                                                            \
+        mmq8_tiles(TYPE, w, rb, nb, xq, n_tok, y, ldy, r0, r1);                                      \
     }
 
 MMQ8_INSTANCE(mmq8_q4_0, MIIK_Q4_0)
@@ -1019,15 +1027,6 @@ A2 int miik_avx2_matmul_q8(int type, const void *w, size_t row_bytes, int64_t co
                            int64_t r0, int64_t r1) {
     const uint8_t *base = (const uint8_t *)w;
     const int64_t nb = cols / 32;
-    if (nb <= 256) { /* the packed-scale tiles (stack arrays of 256 blocks per token) */
-        switch (type) {
-        case MIIK_Q4_0: mmq8s_q4_0(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
-        case MIIK_Q4_1: mmq8s_q4_1(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
-        case MIIK_Q5_0: mmq8s_q5_0(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
-        case MIIK_Q5_1: mmq8s_q5_1(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
-        default: break;
-        }
-    }
     switch (type) {
     case MIIK_Q4_0: mmq8_q4_0(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
     case MIIK_Q4_1: mmq8_q4_1(base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;

@@ -154,7 +154,10 @@ final class Q8Tests: XCTestCase {
 
     func testMatmulQ8AllISAs() {
         var rng = SplitMix64(seed: 77)
-        let rows = 21, cols = 576
+        let rows = 21
+        // 576 columns (18 blocks) take the tiles with packed token scales; 8224 (257 blocks) the
+        // per-token tiles for rows longer than the packed arrays hold.
+        for cols in [576, 8224] {
         for t in KType.q8Types {
             let w = randomWeights(t, rows: rows, cols: cols, rng: &rng)
             let rb = t.rowBytes(cols)
@@ -178,11 +181,12 @@ final class Q8Tests: XCTestCase {
                             let got = y[tok * ldy + r]
                             if r < r0 || r >= r1 { XCTAssertEqual(got, 555, "\(isa) \(t) tok \(tok) r \(r)"); continue }
                             let scale = absDot(deq[(r * cols)..<((r + 1) * cols)], xd[...])
-                            XCTAssertEqual(got, want[r], accuracy: Float(1e-5 * scale) + 1e-30, "\(isa) \(t) tok \(tok) row \(r)")
+                            XCTAssertEqual(got, want[r], accuracy: Float(1e-5 * scale) + 1e-30, "\(isa) \(t) cols \(cols) tok \(tok) row \(r)")
                         }
                     }
                 }
             }
+        }
         }
     }
 }

@@ -37,7 +37,6 @@ struct BPEModel: @unchecked Sendable {
     /// Parses `tokenizer.ggml.merges` ("left right" per entry, rank = index).
     static func parseMerges<L: ByteStringList>(_ list: L, vocab: TokenTextTable) throws -> MergeTable {
         var table = MergeTable(capacity: list.count)
-        var joined: [UInt8] = []
         for rank in 0..<list.count {
             let r: (Int32, Int32, Int32)? = list.withBytes(rank) { b -> (Int32, Int32, Int32)? in
                 // llama.cpp splits at the first space after the first byte.
@@ -45,13 +44,10 @@ struct BPEModel: @unchecked Sendable {
                 var i = 1
                 while i < b.count { if b[i] == 0x20 { sp = i; break }; i += 1 }
                 if sp < 0 || sp + 1 >= b.count { return nil }
-                let left = vocab.find(UnsafeBufferPointer(rebasing: b[0..<sp]))
-                let right = vocab.find(UnsafeBufferPointer(rebasing: b[(sp + 1)...]))
+                let l = UnsafeBufferPointer(rebasing: b[0..<sp]), r = UnsafeBufferPointer(rebasing: b[(sp + 1)...])
+                let left = vocab.find(l), right = vocab.find(r)
                 if left < 0 || right < 0 { return (left, right, 0) }
-                joined.removeAll(keepingCapacity: true)
-                joined.append(contentsOf: b[0..<sp])
-                joined.append(contentsOf: b[(sp + 1)...])
-                return (left, right, vocab.find(joined))
+                return (left, right, vocab.find(l, followedBy: r))
             }
             guard let (left, right, result) = r else {
                 let m = list.withBytes(rank) { String(decoding: $0, as: UTF8.self) }

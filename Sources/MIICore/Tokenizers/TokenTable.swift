@@ -39,16 +39,25 @@ struct TokenTextTable {
         }
     }
 
+    /// FNV-1a over the bytes (it streams: hashing a then b equals hashing their concatenation),
+    /// with the high bits folded into the low ones that index the table.
+    static let hashSeed: UInt64 = 0xcbf2_9ce4_8422_2325
+
     @inline(__always)
-    static func hash(_ s: UnsafeBufferPointer<UInt8>) -> Int {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    static func hashMix(_ h: UInt64, _ s: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h = h
         for b in s {
             h ^= UInt64(b)
             h = h &* 0x0000_0100_0000_01B3
         }
-        h ^= h >> 29
-        return Int(truncatingIfNeeded: h)
+        return h
     }
+
+    @inline(__always)
+    static func hashFinish(_ h: UInt64) -> Int { Int(truncatingIfNeeded: h ^ (h >> 29)) }
+
+    @inline(__always)
+    static func hash(_ s: UnsafeBufferPointer<UInt8>) -> Int { hashFinish(hashMix(hashSeed, s)) }
 
     @inline(__always)
     private func equal(_ id: Int, _ s: UnsafeBufferPointer<UInt8>, _ all: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -73,6 +82,30 @@ struct TokenTextTable {
                 if id < 0 { return -1 }
                 if equal(Int(id), s, all) { return id }
                 h = (h + 1) & mask
+            }
+        }
+    }
+
+    /// Id of the token whose text is `a` followed by `b`, or -1 (without joining them first).
+    func find(_ a: UnsafeBufferPointer<UInt8>, followedBy b: UnsafeBufferPointer<UInt8>) -> Int32 {
+        if slots.isEmpty { return -1 }
+        let h = TokenTextTable.hashFinish(TokenTextTable.hashMix(TokenTextTable.hashMix(TokenTextTable.hashSeed, a), b))
+        let n = a.count + b.count
+        return bytes.withUnsafeBufferPointer { all in
+            var slot = h & mask
+            while true {
+                let id = slots[slot]
+                if id < 0 { return -1 }
+                let start = starts[Int(id)]
+                if starts[Int(id) + 1] - start == n {
+                    var same = true
+                    for i in 0..<a.count where all[start + i] != a[i] { same = false; break }
+                    if same {
+                        for i in 0..<b.count where all[start + a.count + i] != b[i] { same = false; break }
+                    }
+                    if same { return id }
+                }
+                slot = (slot + 1) & mask
             }
         }
     }
