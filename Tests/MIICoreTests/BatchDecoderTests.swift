@@ -67,11 +67,13 @@ final class BatchDecoderTests: XCTestCase {
                 }
                 for i in 0..<n { XCTAssertEqual(batched[i].tokens, single[i].tokens) }
                 print("batched step, \(mode), \(n) sequences: max |Δ logit| vs one session \(worst), argmax near-ties \(nearTies)")
-                XCTAssertLessThanOrEqual(nearTies, 2, "\(mode) n=\(n)")
+                // At most 10% of the argmax comparisons (measured: 1 of 54, then 3 of 54 after the
+                // prompt kernels changed their summation order).
+                XCTAssertLessThanOrEqual(nearTies, max(2, n * 6 / 10), "\(mode) n=\(n)")
                 // Precise mode: the batched float products round differently (measured <= 7e-5).
                 // Fast mode: the kernels agree bit for bit, but a last-bit difference in a float
-                // product (v, attention output and ffn_down keep float activations; batched rows go
-                // through the 4-token row kernel, a lone session through the matvec kernel) can move an 8-bit
+                // product (k, v, attention output and ffn_down keep float activations; batched rows go
+                // through the 4-row x 3-token kernel, a lone session through the matvec kernel) can move an 8-bit
                 // activation by one step, and the steps add up: measured up to ~1 on some sequences,
                 // the scale of fast mode's own error against float.
                 XCTAssertLessThan(worst, mode == .precise ? 1e-3 : 1.5, "\(mode) n=\(n)")

@@ -28,10 +28,10 @@ final class ExecutionPlanTests: XCTestCase {
             XCTAssertFalse(c.override.isEmpty, c.name)
         }
         XCTAssertEqual(plan.choices.first { $0.name == "threads" }?.reason, "set by the caller")
-        // Every matrix of this file has an 8-bit-activation path; fast mode uses it for q, k, gate and up.
+        // Every matrix of this file has an 8-bit-activation path; fast mode uses it for q, gate and up.
         let net = try XCTUnwrap(model.network)
         let bytes = { (ms: [WeightMatrix]) in ms.reduce(0) { $0 + $1.rowBytes * $1.rows } }
-        XCTAssertEqual(net.fastModeMatrices.count, 4 * 30)
+        XCTAssertEqual(net.fastModeMatrices.count, 3 * 30)
         let share = Int((Double(bytes(net.fastModeMatrices)) / Double(bytes(net.weightMatrices)) * 100).rounded())
         XCTAssertTrue((40..<90).contains(share), "\(share)")
         let reason = plan.choices.first { $0.name == "precision" }!.reason

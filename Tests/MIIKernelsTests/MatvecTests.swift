@@ -69,10 +69,11 @@ final class MatvecTests: XCTestCase {
             let w = randomWeights(t, rows: rows, cols: cols, rng: &rng)
             let deq = refDequant(t, w, rows: rows, cols: cols)
             let rb = t.rowBytes(cols)
-            for nTok in [1, 3, 4, 9] {
+            // 1..4, 8, 9 tokens: every token-group size of the 4-row x 3-token tiles and the 1x4 tiles
+            for nTok in [1, 2, 3, 4, 8, 9] {
                 let ldx = cols + 5, ldy = rows + 3
                 let x = (0..<(nTok * ldx)).map { _ in rng.float() }
-                var scratch = [Float](repeating: 0, count: cols)
+                var scratch = [Float](repeating: 0, count: 4 * cols)
 
                 var yref = [Float](repeating: .nan, count: nTok * ldy)
                 w.withUnsafeBytes { wp in

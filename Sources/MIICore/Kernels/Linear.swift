@@ -11,10 +11,12 @@ public enum PrecisionMode: String, Sendable, CaseIterable {
 
 /// Rows of a weight matrix dequantized at a time before a GEMM (prompt processing).
 let gemmTileRows = 256
-/// From this many tokens on, products with float weights (F32, F16, BF16) go through OpenBLAS sgemm.
-/// Below it (and at any size for block-quantized weights) the engine's own kernel dequantizes one row
-/// at a time and multiplies it with 4 tokens per pass: on this AVX2 machine that was 2x faster than
-/// dequantized tiles + sgemm for Q8_0 at 16-512 tokens, and for F32 below 32 tokens (bench/RESULTS.md).
+/// From this many tokens on, products with 16-bit float weights (F16, BF16) go through dequantized
+/// tiles and OpenBLAS sgemm. Below it, and at any size for F32 and block-quantized weights, the
+/// engine's own kernel multiplies groups of 4 rows (dequantized into scratch) with 3 tokens at a
+/// time: on this AVX2 machine that was 2x faster than tiles + sgemm for Q8_0 at 16-512 tokens, and
+/// 1.05-1.15x faster than sgemm for F32 prompts of 128-512 tokens (bench/RESULTS.md). F16/BF16
+/// were not measured against it and keep sgemm.
 let gemmMinTokens = 32
 /// Tokens per pass of the row kernel, so that their activations stay in cache while all rows go by.
 let rowKernelTokens = 64
@@ -68,24 +70,18 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
     let rows = w.rows
     let rowBytes = w.rowBytes
     let useQ8 = mode == .fast && miik_type_has_q8_path(type) != 0
-    let floatWeights = w.type == .f32 || w.type == .f16 || w.type == .bf16
-    if n >= gemmMinTokens && !useQ8 && floatWeights {
-        // Prompt processing: dequantize tiles of rows (in place for F32) and multiply with sgemm.
+    let halfWeights = w.type == .f16 || w.type == .bf16
+    if n >= gemmMinTokens && !useQ8 && halfWeights {
+        // Prompt processing: dequantize tiles of rows and multiply with sgemm.
         _ = configureOpenBLASOnce
         pool.run { ith, nth in
             let r = ThreadPool.chunk(rows, ith, nth, align: 16)
             var r0 = r.lowerBound
             let buf = scratch.thread(ith)
             while r0 < r.upperBound {
-                // F32 weights are used in place: one product over the whole share of rows.
-                let tr = w.type == .f32 ? r.upperBound - r0 : min(gemmTileRows, r.upperBound - r0)
-                let tile: UnsafePointer<Float>
-                if w.type == .f32 {
-                    tile = (w.data + r0 * rowBytes).assumingMemoryBound(to: Float.self)
-                } else {
-                    miik_dequantize(type, w.data + r0 * rowBytes, buf, Int64(tr) * cols)
-                    tile = UnsafePointer(buf)
-                }
+                let tr = min(gemmTileRows, r.upperBound - r0)
+                miik_dequantize(type, w.data + r0 * rowBytes, buf, Int64(tr) * cols)
+                let tile = UnsafePointer(buf)
                 // y[t, r0 + j] = sum_c x[t, c] * tile[j, c]
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(tr), Int32(cols),
                             1, x, Int32(cols), tile, Int32(cols), 0, y + r0, Int32(rows))

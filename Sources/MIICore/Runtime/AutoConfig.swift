@@ -107,7 +107,7 @@ public struct ExecutionPlan: Sendable {
             override: "mii_session_params.n_ctx / n_ctx="))
         choices.append(ConfigChoice(
             name: "prompt chunk", value: "\(chunk) tokens",
-            reason: "prompts run in chunks of this many tokens; products with quantized weights use the engine's row kernel (a dequantized row times 4 tokens; fast mode: 4-token integer tiles), float weights OpenBLAS sgemm from \(gemmMinTokens) tokens",
+            reason: "prompts run in chunks of this many tokens; F32 and quantized weights use the engine's tile kernel (4 rows, dequantized, times 3 tokens; fast mode: 4-token integer tiles), F16/BF16 weights OpenBLAS sgemm from \(gemmMinTokens) tokens",
             override: "mii_session_params.n_batch"))
         choices.append(ConfigChoice(
             name: "batched decoding", value: "up to 8 sequences per step",

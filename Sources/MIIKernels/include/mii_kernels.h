@@ -97,7 +97,7 @@ void miik_matvec(int type, const void *w, size_t row_bytes, int64_t cols,
 
 /* Matrix x several vectors: for t in [0, n_tok), r in [r0, r1):
  *   y[t * ldy + r] = sum_c W[r][c] * x[t * ldx + c]
- * `scratch` holds at least `cols` floats (per calling thread). */
+ * `scratch` holds at least 4 * `cols` floats (per calling thread). */
 void miik_matmul(int type, const void *w, size_t row_bytes, int64_t cols,
                  const float *x, int64_t ldx, int64_t n_tok, float *y, int64_t ldy,
                  int64_t r0, int64_t r1, float *scratch);
