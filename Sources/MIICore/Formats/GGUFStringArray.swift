@@ -5,9 +5,9 @@
 public struct GGUFStringArray: RandomAccessCollection, Sendable {
     /// Keeps the mapping alive while the array exists.
     private let owner: MappedFile?
-    /// Byte offset of each element's text in the file, plus one past the last element's end,
-    /// adjusted so that element i spans `starts[i] ..< starts[i + 1] - gaps[i]`: GGUF puts an
-    /// 8-byte length before every string, so `gap` is 8 for every element but the last.
+    /// File offset of each element's text, then the end of the last one. GGUF puts an 8-byte length
+    /// before every string, so element i ends 8 bytes before `starts[i + 1]`, except the last, which
+    /// ends at `starts[count]`.
     private let starts: [Int]
 
     public var startIndex: Int { 0 }
