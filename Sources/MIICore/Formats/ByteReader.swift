@@ -50,20 +50,24 @@ public struct ByteReader {
         return b
     }
 
-    /// A string of `length` bytes. Invalid UTF-8 is an error (GGUF strings are UTF-8 by spec).
-    mutating func readString(length: UInt64, _ what: @autoclosure () -> String) throws -> String {
+    /// The bytes of a string of `length` bytes, checked against the string length limit and for
+    /// valid UTF-8 (GGUF strings are UTF-8 by spec; invalid UTF-8 is an error). No copy.
+    mutating func readUTF8(length: UInt64, _ what: @autoclosure () -> String) throws -> UnsafeBufferPointer<UInt8> {
         if length > Limits.maxStringBytes {
             throw MIIError.format("\(context): \(what()) has length \(length), above the limit of \(Limits.maxStringBytes) bytes")
         }
-        let n = Int(length)
-        let bytes = try readBytes(n, what())
+        let bytes = try readBytes(Int(length), what())
         let u8 = UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count)
-        // Checked first, so decoding never has to repair anything (and is much cheaper than the
-        // generic validating initializer).
         guard UTF8Util.isValid(u8) else {
             throw MIIError.format("\(context): \(what()) is not valid UTF-8")
         }
-        return String(decoding: u8, as: UTF8.self)
+        return u8
+    }
+
+    /// A string of `length` bytes (see `readUTF8`). Checked first, so decoding never has to repair
+    /// anything (and is much cheaper than the generic validating initializer).
+    mutating func readString(length: UInt64, _ what: @autoclosure () -> String) throws -> String {
+        String(decoding: try readUTF8(length: length, what()), as: UTF8.self)
     }
 
     mutating func seek(to newOffset: Int) throws {

@@ -50,14 +50,8 @@ public struct GGUFStringArray: RandomAccessCollection, Sendable {
         starts.reserveCapacity(count + 1)
         for i in 0..<count {
             let len = try r.readU64("length of '\(key)'[\(i)]")
-            if len > Limits.maxStringBytes {
-                throw MIIError.format("\(r.context): '\(key)'[\(i)] has length \(len), above the limit of \(Limits.maxStringBytes) bytes")
-            }
             let start = r.offset
-            let bytes = try r.readBytes(Int(len), "'\(key)'[\(i)]")
-            if !UTF8Util.isValid(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count)) {
-                throw MIIError.format("\(r.context): '\(key)'[\(i)] is not valid UTF-8")
-            }
+            _ = try r.readUTF8(length: len, "'\(key)'[\(i)]")
             starts.append(start)
         }
         starts.append(r.offset)

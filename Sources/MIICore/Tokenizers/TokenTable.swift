@@ -28,7 +28,7 @@ struct TokenTextTable {
                 while true {
                     let other = slots[h]
                     if other < 0 { slots[h] = Int32(id); return -1 }
-                    if equal(Int(other), s, all) { return other }
+                    if equal(Int(other), s, UnsafeBufferPointer(start: nil, count: 0), all) { return other }
                     h = (h + 1) & mask
                 }
             }
@@ -59,55 +59,46 @@ struct TokenTextTable {
     @inline(__always)
     static func hash(_ s: UnsafeBufferPointer<UInt8>) -> Int { hashFinish(hashMix(hashSeed, s)) }
 
+    /// Whether token `id`'s text is `a` followed by `b`.
     @inline(__always)
-    private func equal(_ id: Int, _ s: UnsafeBufferPointer<UInt8>, _ all: UnsafeBufferPointer<UInt8>) -> Bool {
-        let a = starts[id], b = starts[id + 1]
-        if b - a != s.count { return false }
+    private func equal(_ id: Int, _ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>,
+                       _ all: UnsafeBufferPointer<UInt8>) -> Bool {
+        let start = starts[id]
+        if starts[id + 1] - start != a.count + b.count { return false }
         var i = 0
-        while i < s.count {
-            if all[a + i] != s[i] { return false }
+        while i < a.count {
+            if all[start + i] != a[i] { return false }
+            i += 1
+        }
+        let mid = start + a.count
+        i = 0
+        while i < b.count {
+            if all[mid + i] != b[i] { return false }
             i += 1
         }
         return true
     }
 
-    /// Id of the token whose text is exactly `s`, or -1.
-    @inline(__always)
-    func find(_ s: UnsafeBufferPointer<UInt8>) -> Int32 {
-        if slots.isEmpty { return -1 }
-        return bytes.withUnsafeBufferPointer { all in
-            var h = TokenTextTable.hash(s) & mask
-            while true {
-                let id = slots[h]
-                if id < 0 { return -1 }
-                if equal(Int(id), s, all) { return id }
-                h = (h + 1) & mask
-            }
-        }
-    }
-
     /// Id of the token whose text is `a` followed by `b`, or -1 (without joining them first).
+    @inline(__always)
     func find(_ a: UnsafeBufferPointer<UInt8>, followedBy b: UnsafeBufferPointer<UInt8>) -> Int32 {
         if slots.isEmpty { return -1 }
         let h = TokenTextTable.hashFinish(TokenTextTable.hashMix(TokenTextTable.hashMix(TokenTextTable.hashSeed, a), b))
-        let n = a.count + b.count
         return bytes.withUnsafeBufferPointer { all in
             var slot = h & mask
             while true {
                 let id = slots[slot]
                 if id < 0 { return -1 }
-                let start = starts[Int(id)]
-                if starts[Int(id) + 1] - start == n {
-                    var same = true
-                    for i in 0..<a.count where all[start + i] != a[i] { same = false; break }
-                    if same {
-                        for i in 0..<b.count where all[start + a.count + i] != b[i] { same = false; break }
-                    }
-                    if same { return id }
-                }
+                if equal(Int(id), a, b, all) { return id }
                 slot = (slot + 1) & mask
             }
         }
+    }
+
+    /// Id of the token whose text is exactly `s`, or -1.
+    @inline(__always)
+    func find(_ s: UnsafeBufferPointer<UInt8>) -> Int32 {
+        find(s, followedBy: UnsafeBufferPointer(start: nil, count: 0))
     }
 
     func find(_ s: [UInt8]) -> Int32 {

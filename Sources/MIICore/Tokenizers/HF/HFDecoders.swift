@@ -49,7 +49,7 @@ indirect enum HFDecoder {
             var pending: [UInt8] = []
             func flush() {
                 if pending.isEmpty { return }
-                if UTF8Util.completePrefixLength(pending) == pending.count && HFDecoder.isValidUTF8(pending) {
+                if UTF8Util.completePrefixLength(pending) == pending.count && pending.withUnsafeBufferPointer(UTF8Util.isValid) {
                     out.append(pending)
                 } else {
                     for _ in pending { out.append([0xEF, 0xBF, 0xBD]) }
@@ -127,10 +127,6 @@ indirect enum HFDecoder {
         case .bpe(let suffix):
             return HFDecoder.replaceBytes(t, suffix, with: [0x20])
         }
-    }
-
-    static func isValidUTF8(_ b: [UInt8]) -> Bool {
-        Array(String(decoding: b, as: UTF8.self).utf8) == b
     }
 
     /// Byte-level characters back to bytes; a token with other characters stays as its UTF-8 text.
