@@ -157,3 +157,24 @@ void miik_matmul_q8(int type, const void *w, size_t row_bytes, int64_t cols,
         miik_matvec_q8_ref(type, w, row_bytes, cols, xq + t * nb, y + t * ldy, r0, r1);
     }
 }
+
+void miik_quantize_act16(const float *x, miik_q16a *dst, int64_t n) {
+#if MIIK_HAVE_X86
+    if (miik_isa_level_internal() >= MIIK_ISA_AVX2) {
+        miik_avx2_quantize_act16(x, dst, n);
+        return;
+    }
+#endif
+    miik_quantize_act16_ref(x, dst, n);
+}
+
+/* AVX-512 machines run the AVX2 kernel (no 512-bit version yet). */
+void miik_matvec_q16(int type, const void *w, size_t row_bytes, int64_t cols,
+                     const miik_q16a *xq, float *y, int64_t r0, int64_t r1) {
+    if (r1 <= r0) return;
+#if MIIK_HAVE_X86
+    if (miik_isa_level_internal() >= MIIK_ISA_AVX2 && miik_avx2_matvec_q16(type, w, row_bytes, cols, xq, y, r0, r1))
+        return;
+#endif
+    miik_matvec_q16_ref(type, w, row_bytes, cols, xq, y, r0, r1);
+}

@@ -382,9 +382,9 @@ A2I void mv32_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const floa
         if (type == MIIK_Q4_0) xs = _mm256_mul_ps(xs, _mm256_set1_ps(-8.0f));
         for (int r = 0; r < nr; r++) {
             const uint8_t *blk = w + (size_t)r * rb + (size_t)b * (size_t)bs;
-            /* Q8_0 (the output head, streamed from DRAM): prefetch the same block of the next group
-             * of rows (a hint: never faults past the end). For Q4 the float path is compute-bound. */
-            if (type == MIIK_Q8_0) _mm_prefetch((const char *)(blk + 4 * rb), _MM_HINT_T0);
+            /* Decode streams every matrix from DRAM once per token: prefetch the same block of the
+             * next group of rows (a hint: never faults past the end). */
+            _mm_prefetch((const char *)(blk + 4 * rb), _MM_HINT_T0);
             __m256 f[4];
             block_f32(type, blk, f);
             __m256 v0 = _mm256_fmadd_ps(f[1], x1, _mm256_mul_ps(f[0], x0));
@@ -438,6 +438,9 @@ A2I void mvq4h_rows(const uint8_t *w, size_t rb, int64_t nb, const float *x, con
         const __m256 x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
         for (int r = 0; r < nr; r++) {
             const uint8_t *blk = w + (size_t)r * rb + (size_t)b * (size_t)bs;
+            /* as in mv32_rows: decode streams the weights from DRAM (49152 x 576 measured 3.9 ->
+             * 4.8 GMAC/s; ~5% slower when the matrix sits in cache) */
+            _mm_prefetch((const char *)(blk + 4 * rb), _MM_HINT_T0);
             const __m128i w0 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(blk + qo)));
             const __m128i w1 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(blk + qo + 8)));
             const __m256 f0 = half_sub(_mm_and_si128(w0, lo)), f1 = half_sub(_mm_and_si128(w1, lo));
@@ -912,6 +915,128 @@ A2 int miik_avx2_matvec_q8(int type, const void *w, size_t row_bytes, int64_t co
     case MIIK_Q5_0: mvq8_q5_0(base, row_bytes, nb, xq, y, r0, r1); return 1;
     case MIIK_Q5_1: mvq8_q5_1(base, row_bytes, nb, xq, y, r0, r1); return 1;
     case MIIK_Q8_0: mvq8_q8_0(base, row_bytes, nb, xq, y, r0, r1); return 1;
+    default: return 0;
+    }
+}
+
+/* ---- fast mode: 16-bit activations ------------------------------------------------------- */
+
+A2 void miik_avx2_quantize_act16(const float *x, miik_q16a *dst, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 lim = _mm256_set1_ps(32767.0f), nlim = _mm256_set1_ps(-32767.0f);
+    for (int64_t i = 0; i < n / 32; i++) {
+        const float *v = x + 32 * i;
+        __m256 f[4];
+        for (int k = 0; k < 4; k++) f[k] = _mm256_loadu_ps(v + 8 * k);
+        __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, f[0]), _mm256_andnot_ps(sign, f[1])),
+                                  _mm256_max_ps(_mm256_andnot_ps(sign, f[2]), _mm256_andnot_ps(sign, f[3])));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 32767.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 vid = _mm256_set1_ps(id);
+        __m256 qsum = _mm256_setzero_ps();
+        __m256i qi[4];
+        for (int k = 0; k < 4; k++) {
+            __m256 q = _mm256_round_ps(_mm256_mul_ps(f[k], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            q = _mm256_min_ps(_mm256_max_ps(q, nlim), lim);
+            qsum = _mm256_add_ps(qsum, q);
+            qi[k] = _mm256_cvtps_epi32(q);
+        }
+        /* packs works per 128-bit lane: packs(e0-7, e16-23) = [0-3 16-19 | 4-7 20-23]; the
+         * permute makes it [0-7 | 16-23], the storage order of miik_q16a */
+        const __m256i perm = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+        const __m256i a = _mm256_permutevar8x32_epi32(_mm256_packs_epi32(qi[0], qi[2]), perm);
+        const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi32(qi[1], qi[3]), perm);
+        _mm256_storeu_si256((__m256i *)dst[i].q, a);
+        _mm256_storeu_si256((__m256i *)(dst[i].q + 16), b);
+        dst[i].d = d;
+        dst[i].s = d * hsum8(qsum); /* exact integer sum (|sum| < 2^20) */
+    }
+}
+
+/* A weight block's 32 quants as two vectors of 16-bit lanes in miik_q16a order: [0-7 | 16-23] and
+ * [8-15 | 24-31] (unpacking the element-ordered bytes [0-15 | 16-31] per 128-bit lane gives exactly
+ * that). The 4/5-bit quants are unsigned bytes, widened against zero, offsets applied in 16 bits;
+ * Q8_0's signed bytes are widened by unpacking each byte with itself and shifting it down. */
+A2I void block_q16(int type, const uint8_t *blk, __m256i *lo, __m256i *hi) {
+    const __m256i z = _mm256_setzero_si256();
+    __m256i v;
+    switch (type) {
+    case MIIK_Q4_0: v = nib32(blk + 2); break;
+    case MIIK_Q4_1: v = nib32(blk + 4); break;
+    case MIIK_Q5_0: v = _mm256_or_si256(nib32(blk + 6), q5_hbits(miik_load_u32(blk + 2))); break;
+    case MIIK_Q5_1: v = _mm256_or_si256(nib32(blk + 8), q5_hbits(miik_load_u32(blk + 4))); break;
+    default: /* Q8_0 */
+        v = _mm256_loadu_si256((const __m256i *)(blk + 2));
+        *lo = _mm256_srai_epi16(_mm256_unpacklo_epi8(v, v), 8);
+        *hi = _mm256_srai_epi16(_mm256_unpackhi_epi8(v, v), 8);
+        return;
+    }
+    *lo = _mm256_unpacklo_epi8(v, z);
+    *hi = _mm256_unpackhi_epi8(v, z);
+    if (type == MIIK_Q4_0 || type == MIIK_Q5_0) {
+        const __m256i off = _mm256_set1_epi16(type == MIIK_Q4_0 ? 8 : 16);
+        *lo = _mm256_sub_epi16(*lo, off);
+        *hi = _mm256_sub_epi16(*hi, off);
+    }
+}
+
+/* NR rows against 16-bit activations: per block and row, two 16-bit pair multiply-adds give the
+ * exact integer dot (|sum| < 2^31: 32 * 128 * 32767), converted once and scaled by d_w * d_x. */
+A2I void mv16_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const miik_q16a *xq, float *y, int nr) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m128 accm[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
+    const int bs = type_bytes32(type);
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i a0 = _mm256_loadu_si256((const __m256i *)xq[b].q);
+        const __m256i a1 = _mm256_loadu_si256((const __m256i *)(xq[b].q + 16));
+        /* [d_x, s_x] against a block's [d_w, m_w]: lane 0 scales the integer dot, lane 1 is the
+         * affine types' min term */
+        const __m128 ds = _mm_castpd_ps(_mm_load_sd((const double *)&xq[b].d));
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *blk = w + (size_t)r * rb + (size_t)b * (size_t)bs;
+            /* Decode streams every matrix from DRAM once per token: prefetch the same block of the
+             * next group of rows (a hint: never faults past the end). Measured on a 49152 x 576
+             * Q4_1 matrix: 5.2 -> 6.8 GMAC/s. */
+            _mm_prefetch((const char *)(blk + 4 * rb), _MM_HINT_T0);
+            __m256i lo, hi;
+            block_q16(type, blk, &lo, &hi);
+            const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(lo, a0), _mm256_madd_epi16(hi, a1));
+            const __m128 sc = _mm_mul_ps(type_affine(type) ? load_dm(blk) : _mm_set_ss(h2f(blk)), ds);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(sc), acc[r]);
+            if (type_affine(type)) accm[r] = _mm_add_ps(accm[r], sc);
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum8(acc[r]) + _mm_cvtss_f32(_mm_movehdup_ps(accm[r]));
+}
+
+#define MV16_INSTANCE(NAME, TYPE)                                                                     \
+    A2 static void NAME(const uint8_t *w, size_t rb, int64_t nb, const miik_q16a *xq, float *y,       \
+                        int64_t r0, int64_t r1) {                                                    \
+        int64_t r = r0;                                                                              \
+        for (; r + 4 <= r1; r += 4) mv16_rows(TYPE, w + (size_t)r * rb, rb, nb, xq, y + r, 4);        \
+        for (; r < r1; r++) mv16_rows(TYPE, w + (size_t)r * rb, rb, nb, xq, y + r, 1);                \
+    }
+
+MV16_INSTANCE(mv16_q4_0, MIIK_Q4_0)
+MV16_INSTANCE(mv16_q4_1, MIIK_Q4_1)
+MV16_INSTANCE(mv16_q5_0, MIIK_Q5_0)
+MV16_INSTANCE(mv16_q5_1, MIIK_Q5_1)
+MV16_INSTANCE(mv16_q8_0, MIIK_Q8_0)
+
+A2 int miik_avx2_matvec_q16(int type, const void *w, size_t row_bytes, int64_t cols,
+                            const miik_q16a *xq, float *y, int64_t r0, int64_t r1) {
+    const uint8_t *base = (const uint8_t *)w;
+    const int64_t nb = cols / 32;
+    switch (type) {
+    case MIIK_Q4_0: mv16_q4_0(base, row_bytes, nb, xq, y, r0, r1); return 1;
+    case MIIK_Q4_1: mv16_q4_1(base, row_bytes, nb, xq, y, r0, r1); return 1;
+    case MIIK_Q5_0: mv16_q5_0(base, row_bytes, nb, xq, y, r0, r1); return 1;
+    case MIIK_Q5_1: mv16_q5_1(base, row_bytes, nb, xq, y, r0, r1); return 1;
+    case MIIK_Q8_0: mv16_q8_0(base, row_bytes, nb, xq, y, r0, r1); return 1;
     default: return 0;
     }
 }

@@ -44,6 +44,7 @@ _Static_assert(sizeof(miik_block_q5_K) == 176, "q5_K size");
 _Static_assert(sizeof(miik_block_q6_K) == 210, "q6_K size");
 _Static_assert(sizeof(miik_block_q8_K) == 292, "q8_K size");
 _Static_assert(sizeof(miik_q8a) == 40, "q8a size");
+_Static_assert(sizeof(miik_q16a) == 72, "q16a size");
 
 /* ---- scalar conversions (exact; also usable from ISA-specific files) ---- */
 
@@ -135,6 +136,9 @@ int miik_avx2_matmul(int type, const void *w, size_t row_bytes, int64_t cols,
                      const float *x, int64_t ldx, int64_t n_tok, float *y, int64_t ldy,
                      int64_t r0, int64_t r1, float *scratch);
 void miik_avx2_quantize_act(const float *x, miik_q8a *dst, int64_t n);
+void miik_avx2_quantize_act16(const float *x, miik_q16a *dst, int64_t n);
+int miik_avx2_matvec_q16(int type, const void *w, size_t row_bytes, int64_t cols,
+                         const miik_q16a *xq, float *y, int64_t r0, int64_t r1);
 int miik_avx2_matvec_q8(int type, const void *w, size_t row_bytes, int64_t cols,
                         const miik_q8a *xq, float *y, int64_t r0, int64_t r1);
 int miik_avx2_matmul_q8(int type, const void *w, size_t row_bytes, int64_t cols,

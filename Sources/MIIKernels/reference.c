@@ -371,3 +371,56 @@ void miik_matvec_q8_ref(int type, const void *w, size_t row_bytes, int64_t cols,
         y[r] = s;
     }
 }
+
+/* ---- 16-bit activations ---------------------------------------------------------------------- */
+
+/* Element held at storage position k of miik_q16a.q (0-7, 16-23, 8-15, 24-31; an involution). */
+static int q16_element(int k) { return k < 8 || k >= 24 ? k : (k < 16 ? k + 8 : k - 8); }
+
+void miik_quantize_act16_ref(const float *x, miik_q16a *dst, int64_t n) {
+    const int64_t nb = n / MIIK_QK;
+    for (int64_t i = 0; i < nb; i++) {
+        const float *v = x + i * MIIK_QK;
+        float amax = 0.0f;
+        for (int j = 0; j < MIIK_QK; j++) {
+            float a = fabsf(v[j]);
+            amax = a > amax ? a : amax;
+        }
+        const float d = amax / 32767.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        int sum = 0;
+        for (int k = 0; k < MIIK_QK; k++) {
+            float q = nearbyintf(v[q16_element(k)] * id); /* round half to even */
+            if (q > 32767.0f) q = 32767.0f;
+            if (q < -32767.0f) q = -32767.0f;
+            dst[i].q[k] = (int16_t)q;
+            sum += (int)dst[i].q[k];
+        }
+        dst[i].d = d;
+        dst[i].s = d * (float)sum;
+    }
+}
+
+/* y[r] = sum over blocks of (d_w * d_a) * isum + m_w * s_a, accumulated in float in block order
+ * (isum: the exact integer dot of the block's quants, offsets applied, with the 16-bit ones). */
+void miik_matvec_q16_ref(int type, const void *w, size_t row_bytes, int64_t cols,
+                         const miik_q16a *xq, float *y, int64_t r0, int64_t r1) {
+    if (!miik_type_has_q8_path(type)) return;
+    const uint8_t *base = (const uint8_t *)w;
+    const int64_t bb = miik_block_bytes(type);
+    const int64_t nb = cols / MIIK_QK;
+    int wq[32];
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = base + (size_t)r * row_bytes;
+        float s = 0.0f;
+        for (int64_t i = 0; i < nb; i++) {
+            float d, m;
+            q8ref_unpack(type, row + i * bb, wq, &d, &m);
+            int32_t isum = 0;
+            for (int k = 0; k < 32; k++) isum += wq[q16_element(k)] * (int32_t)xq[i].q[k];
+            s += (d * xq[i].d) * (float)isum;
+            if (type == MIIK_Q4_1 || type == MIIK_Q5_1) s += m * xq[i].s;
+        }
+        y[r] = s;
+    }
+}

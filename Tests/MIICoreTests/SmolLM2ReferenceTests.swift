@@ -78,6 +78,24 @@ final class SmolLM2ReferenceTests: XCTestCase {
         XCTAssertLessThanOrEqual(meanAbs, 0.06)
     }
 
+    /// The same thresholds for fast mode's single-token steps, which take another path than the
+    /// teacher-forced prompts above: 16-bit activations (instead of float) for keys, values, the
+    /// attention output, ffn_down and the head, next to the 8-bit ones of q, gate and up.
+    func testFastModeDecodeStepsWithinThresholds() throws {
+        let model = try Self.smol(.fast)
+        let session = try Session(model: model)
+        let (top1, meanAbs, maxAbs) = try Self.compare(vocab: model.vocabSize) { ids in
+            session.reset()
+            var out: [Float] = []
+            out.reserveCapacity(ids.count * model.vocabSize)
+            for id in ids { out += try session.evaluate([id]) }
+            return out
+        }
+        print("fast, one token per step: top-1 agreement \(top1), mean |Δ log-prob| \(meanAbs), max \(maxAbs)")
+        XCTAssertGreaterThanOrEqual(top1, 0.93)
+        XCTAssertLessThanOrEqual(meanAbs, 0.06)
+    }
+
     func testTokenIdsMatchTransformersTokenizer() throws {
         let model = try Self.smol(.precise)
         for t in try Self.texts() {

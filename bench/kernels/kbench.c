@@ -82,10 +82,12 @@ typedef struct {
     const float *x;
     const miik_q8a *xq;
     float *y;
+    const miik_q16a *xq16; /* q8 == 2: 16-bit activations */
 } call_args;
 
 static void call_matvec(const call_args *a) {
-    if (a->q8) miik_matvec_q8(a->type, a->w, a->rb, a->cols, a->xq, a->y, 0, a->rows);
+    if (a->q8 == 2) miik_matvec_q16(a->type, a->w, a->rb, a->cols, a->xq16, a->y, 0, a->rows);
+    else if (a->q8) miik_matvec_q8(a->type, a->w, a->rb, a->cols, a->xq, a->y, 0, a->rows);
     else miik_matvec(a->type, a->w, a->rb, a->cols, a->x, a->y, 0, a->rows);
 }
 
@@ -116,7 +118,7 @@ static void time_and_report(const char *name, double macs, double scale, int min
 
 static void bench(int type, int64_t rows, int64_t cols, int q8, double scale, const char *filter) {
     char name[64];
-    snprintf(name, sizeof name, "%s %s %lldx%lld", q8 ? "q8     " : "precise", tname(type), (long long)rows,
+    snprintf(name, sizeof name, "%s %s %lldx%lld", q8 == 2 ? "q16    " : q8 ? "q8     " : "precise", tname(type), (long long)rows,
              (long long)cols);
     if (filter && !strstr(name, filter)) return;
     size_t rb;
@@ -124,11 +126,16 @@ static void bench(int type, int64_t rows, int64_t cols, int q8, double scale, co
     float *x = malloc(sizeof(float) * cols);
     for (int64_t i = 0; i < cols; i++) x[i] = rndf(-1, 1);
     miik_q8a *xq = malloc(sizeof(miik_q8a) * (cols / 32 + 1));
-    if (q8) miik_quantize_act(x, xq, cols);
+    miik_q16a *xq16 = malloc(sizeof(miik_q16a) * (cols / 32 + 1));
+    if (q8 == 1) miik_quantize_act(x, xq, cols);
+    if (q8 == 2) miik_quantize_act16(x, xq16, cols);
     float *y = malloc(sizeof(float) * rows), *yr = malloc(sizeof(float) * rows);
 
     /* correctness vs reference */
-    if (q8) {
+    if (q8 == 2) {
+        miik_matvec_q16_ref(type, w, rb, cols, xq16, yr, 0, rows);
+        miik_matvec_q16(type, w, rb, cols, xq16, y, 0, rows);
+    } else if (q8) {
         miik_matvec_q8_ref(type, w, rb, cols, xq, yr, 0, rows);
         miik_matvec_q8(type, w, rb, cols, xq, y, 0, rows);
     } else {
@@ -142,9 +149,9 @@ static void bench(int type, int64_t rows, int64_t cols, int q8, double scale, co
         if (fabs(yr[r]) > maxabs) maxabs = fabs(yr[r]);
     }
 
-    const call_args args = {type, q8, w, rb, rows, cols, 1, x, xq, y};
+    const call_args args = {type, q8, w, rb, rows, cols, 1, x, xq, y, xq16};
     time_and_report(name, (double)rows * cols, scale, 15, call_matvec, &args, maxerr, maxabs);
-    free(w); free(x); free(xq); free(y); free(yr);
+    free(w); free(x); free(xq); free(xq16); free(y); free(yr);
 }
 
 /* Fast-mode products of several tokens (batched decode: 8; prompt: 64): miik_matmul_q8. */
@@ -181,7 +188,7 @@ int main(int argc, char **argv) {
     const char *filter = argc > 2 ? argv[2] : NULL;
     printf("isa: %s\n", miik_isa_name());
     static const int64_t shapes[][2] = {{576, 576}, {192, 576}, {1536, 576}, {576, 1536}};
-    for (int q8 = 0; q8 <= 1; q8++) {
+    for (int q8 = 0; q8 <= 2; q8++) {
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             bench(MIIK_Q4_1, shapes[s][0], shapes[s][1], q8, scale, filter);
         bench(MIIK_Q4_1, 49152, 576, q8, scale, filter); /* > L3: weights streamed from DRAM, as in decode */

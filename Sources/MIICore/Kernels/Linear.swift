@@ -9,6 +9,18 @@ public enum PrecisionMode: String, Sendable, CaseIterable {
     case fast
 }
 
+/// The activations a product takes in fast mode (precise mode always uses float32).
+enum FastActivations {
+    /// 8-bit, integer dot products: the products where fast mode trades a little fidelity for speed.
+    case int8
+    /// Products that must stay close to float (attention keys/values/output, ffn_down, output head):
+    /// single-token steps use 16-bit activations (relative rounding <= 2^-16 of each 32-element
+    /// block's largest value), which on AVX2 multiply-add as fast as the 8-bit ones and avoid
+    /// converting every weight to a float; several tokens (prompts, batched decoding) keep float
+    /// activations, whose 4-row x 3-token tiles are faster here than any integer kernel.
+    case int16
+}
+
 /// Rows of a weight matrix dequantized at a time before a GEMM (prompt processing).
 let gemmTileRows = 256
 /// From this many tokens on, products with 16-bit float weights (F16, BF16) go through dequantized
@@ -35,6 +47,9 @@ final class KernelScratch {
     /// Quantized activations for fast mode: [n_tokens, cols/32] blocks.
     private(set) var q8: UnsafeMutablePointer<miik_q8a>
     private(set) var q8Capacity: Int
+    /// 16-bit activations of one token for fast mode's near-float products: [cols/32] blocks.
+    private(set) var q16: UnsafeMutablePointer<miik_q16a>
+    private(set) var q16Capacity: Int
 
     init(threads: Int, floatsPerThread: Int) {
         self.threads = threads
@@ -42,6 +57,8 @@ final class KernelScratch {
         buffer = .allocate(capacity: threads * floatsPerThread)
         q8Capacity = 0
         q8 = .allocate(capacity: 1)
+        q16Capacity = 0
+        q16 = .allocate(capacity: 1)
     }
 
     func thread(_ ith: Int) -> UnsafeMutablePointer<Float> { buffer + ith * floatsPerThread }
@@ -55,21 +72,43 @@ final class KernelScratch {
         return q8
     }
 
+    func q16Buffer(blocks: Int) -> UnsafeMutablePointer<miik_q16a> {
+        if blocks > q16Capacity {
+            q16.deallocate()
+            q16 = .allocate(capacity: blocks)
+            q16Capacity = blocks
+        }
+        return q16
+    }
+
     deinit {
         buffer.deallocate()
         q8.deallocate()
+        q16.deallocate()
     }
 }
 
 /// y = x W^T for a batch of tokens, on the pool: `x` is [n, w.cols], `y` is [n, w.rows].
 /// Rows are split between threads; each thread reads its share of the weight once for all tokens.
+/// `fast` says which activations the product takes in fast mode.
 func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutablePointer<Float>,
-            pool: ThreadPool, mode: PrecisionMode, scratch: KernelScratch) {
+            pool: ThreadPool, mode: PrecisionMode, fast: FastActivations = .int8, scratch: KernelScratch) {
     let type = Int32(w.type.rawValue)
     let cols = Int64(w.cols)
     let rows = w.rows
     let rowBytes = w.rowBytes
-    let useQ8 = mode == .fast && miik_type_has_q8_path(type) != 0
+    let integerPath = mode == .fast && miik_type_has_q8_path(type) != 0
+    if integerPath && fast == .int16 && n == 1 {
+        let xq = scratch.q16Buffer(blocks: w.cols / 32)
+        miik_quantize_act16(x, xq, cols)
+        pool.run { ith, nth in
+            let r = ThreadPool.chunk(rows, ith, nth, align: 16)
+            if r.isEmpty { return }
+            miik_matvec_q16(type, w.data, rowBytes, cols, xq, y, Int64(r.lowerBound), Int64(r.upperBound))
+        }
+        return
+    }
+    let useQ8 = integerPath && fast == .int8
     let halfWeights = w.type == .f16 || w.type == .bf16
     if n >= gemmMinTokens && !useQ8 && halfWeights {
         // Prompt processing: dequantize tiles of rows and multiply with sgemm.

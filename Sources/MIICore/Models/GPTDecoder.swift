@@ -286,16 +286,17 @@ public final class GPTDecoder: @unchecked Sendable {
             let chunk = UnsafeBufferPointer(rebasing: tokens[done..<(done + n)])
             try forwardChunk(chunk, pos0: startPos + done, s, pool: pool, mode: mode, shouldCancel: shouldCancel)
             if allLogits {
-                head(s, rows: 0..<n, out: logits + done * c.nVocab, pool: pool)
+                head(s, rows: 0..<n, out: logits + done * c.nVocab, pool: pool, mode: mode)
             } else if done + n == tokens.count {
-                head(s, rows: (n - 1)..<n, out: logits, pool: pool)
+                head(s, rows: (n - 1)..<n, out: logits, pool: pool, mode: mode)
             }
             done += n
         }
     }
 
     /// Final norm, projection back to the embedding width (OPT) and output head for the given rows.
-    private func head(_ s: GPTState, rows: Range<Int>, out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+    private func head(_ s: GPTState, rows: Range<Int>, out: UnsafeMutablePointer<Float>, pool: ThreadPool,
+                      mode: PrecisionMode) {
         let c = config
         let m = rows.count
         for (k, t) in rows.enumerated() {
@@ -305,11 +306,11 @@ public final class GPTDecoder: @unchecked Sendable {
         }
         var h = UnsafePointer(s.xn)
         if let po = projOut {
-            linear(po, s.xn, m, s.emb, pool: pool, mode: .precise, scratch: s.scratch)
+            linear(po, s.xn, m, s.emb, pool: pool, mode: mode, fast: .int16, scratch: s.scratch)
             h = UnsafePointer(s.emb)
         }
-        // Float activations for the head, as in LlamaDecoder.
-        linear(output, h, m, out, pool: pool, mode: .precise, scratch: s.scratch)
+        // (Near-)float activations for the head, as in LlamaDecoder.
+        linear(output, h, m, out, pool: pool, mode: mode, fast: .int16, scratch: s.scratch)
         if let b = outputBias { addBias(out, b, rows: m) }
     }
 
@@ -460,8 +461,8 @@ public final class GPTDecoder: @unchecked Sendable {
         case .silu:
             for i in 0..<total { let x = f[i]; f[i] = x / (1 + expf(-x)) }
         }
-        // As in LlamaDecoder, the down projection keeps float activations in fast mode.
-        linear(L.wDown, s.ff, n, out, pool: pool, mode: .precise, scratch: s.scratch)
+        // As in LlamaDecoder, the down projection keeps (near-)float activations in fast mode.
+        linear(L.wDown, s.ff, n, out, pool: pool, mode: mode, fast: .int16, scratch: s.scratch)
         if let b = L.bDown { addBias(out, b, rows: n) }
     }
 

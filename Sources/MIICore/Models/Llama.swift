@@ -116,9 +116,9 @@ public final class LlamaDecoder: @unchecked Sendable {
         for t in rows {
             rmsNorm(s.x + t * c.nEmbd, outputNorm, s.xn + (t - rows.lowerBound) * c.nEmbd, c.nEmbd, c.normEps)
         }
-        // The output head always takes float activations: the final hidden state has outliers that
-        // 8-bit activations blur (measured on SmolLM2: see SmolLM2ReferenceTests).
-        linear(output, s.xn, rows.count, out, pool: pool, mode: .precise, scratch: s.scratch)
+        // The output head never takes 8-bit activations: the final hidden state has outliers that
+        // they blur (measured on SmolLM2: see SmolLM2ReferenceTests); 16-bit ones in fast mode.
+        linear(output, s.xn, rows.count, out, pool: pool, mode: mode, fast: .int16, scratch: s.scratch)
     }
 
     /// One decode step for several sequences: row i appends `tokens[i]` at `positions[i]` to
@@ -198,15 +198,16 @@ public final class LlamaDecoder: @unchecked Sendable {
                 vNew = s.values(layer: 0)
             }
             try checkCancel()
-            // The key, value and attention-output products keep float activations in fast mode: with
+            // The key, value and attention-output products keep (near-)float activations in fast mode
+            // (16-bit ones for single tokens, see FastActivations): with
             // 8-bit activations there SmolLM2's mean |Δ log-prob| against transformers float32 was 0.055
             // (its Q4_1 GGUF) and 0.075 (the float folder quantized to Q8_0 at load); with float ones
             // for v and o 0.037 and 0.058-0.061 (the latter moved with the kernels' summation order,
             // too close to the 0.06 threshold), and with k as well 0.035 and 0.057, for ~3% more
             // float multiply-adds (measured, SmolLM2ReferenceTests and SmolLM2FolderTests).
-            linear(L.wk, s.xn, n, kNew, pool: pool, mode: .precise, scratch: s.scratch)
+            linear(L.wk, s.xn, n, kNew, pool: pool, mode: mode, fast: .int16, scratch: s.scratch)
             try checkCancel()
-            linear(L.wv, s.xn, n, vNew, pool: pool, mode: .precise, scratch: s.scratch)
+            linear(L.wv, s.xn, n, vNew, pool: pool, mode: mode, fast: .int16, scratch: s.scratch)
             if let b = L.bq { addBias(s.q, b, rows: n) }
             if let b = L.bk { addBias(kNew, b, rows: n) }
             if let b = L.bv { addBias(vNew, b, rows: n) }
@@ -222,7 +223,7 @@ public final class LlamaDecoder: @unchecked Sendable {
             }
             attention(layer: li, n: n, rows: rows, s, pool: pool)
             try checkCancel()
-            linear(L.wo, s.attn, n, s.xn, pool: pool, mode: .precise, scratch: s.scratch)
+            linear(L.wo, s.attn, n, s.xn, pool: pool, mode: mode, fast: .int16, scratch: s.scratch)
             if let b = L.bo { addBias(s.xn, b, rows: n) }
             add(s.x, s.xn, n * nEmbd)
             // MLP block
@@ -238,10 +239,10 @@ public final class LlamaDecoder: @unchecked Sendable {
                 let g = s.gate[i]
                 s.gate[i] = g / (1 + expf(-g)) * s.up[i]
             }
-            // ffn_down's input (SiLU(gate) * up) is heavy-tailed; in fast mode it keeps float
+            // ffn_down's input (SiLU(gate) * up) is heavy-tailed; in fast mode it keeps (near-)float
             // activations too, which keeps mean |Δ log-prob| on SmolLM2 at ~0.05 instead of ~0.07.
             try checkCancel()
-            linear(L.wDown, s.gate, n, s.xn, pool: pool, mode: .precise, scratch: s.scratch)
+            linear(L.wDown, s.gate, n, s.xn, pool: pool, mode: mode, fast: .int16, scratch: s.scratch)
             add(s.x, s.xn, n * nEmbd)
         }
     }

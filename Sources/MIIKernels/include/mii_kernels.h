@@ -123,6 +123,23 @@ void miik_matmul_q8(int type, const void *w, size_t row_bytes, int64_t cols,
                     const miik_q8a *xq, int64_t n_tok, float *y, int64_t ldy,
                     int64_t r0, int64_t r1);
 
+/* ---- Fast mode: 16-bit activations ------------------------------------------------------ */
+/* For the products fast mode keeps close to float (attention keys/values/output, ffn_down, the
+ * output head): activations quantized per 32 elements to 16 bits, x[i] ~= d * q[i] with
+ * |q| <= 32767 (relative error <= 2^-16 of the block's largest |x|), and s = d * sum(q).
+ * q holds the block's quants in the order 0-7, 16-23, 8-15, 24-31: the order in which the AVX2
+ * kernels widen a weight block's bytes into 16-bit lanes. 72 bytes per block; n a multiple of 32.
+ * The weight types are those of miik_type_has_q8_path. On AVX2 (Zen 1) a 16-bit multiply-add of
+ * pairs costs what the 8-bit path's two steps cost, and both avoid converting weights to floats. */
+typedef struct { float d; float s; int16_t q[32]; } miik_q16a;
+void miik_quantize_act16_ref(const float *x, miik_q16a *dst, int64_t n);
+void miik_quantize_act16(const float *x, miik_q16a *dst, int64_t n);
+/* Like miik_matvec, with x given as 16-bit activations (cols/32 blocks). */
+void miik_matvec_q16_ref(int type, const void *w, size_t row_bytes, int64_t cols,
+                         const miik_q16a *xq, float *y, int64_t r0, int64_t r1);
+void miik_matvec_q16(int type, const void *w, size_t row_bytes, int64_t cols,
+                     const miik_q16a *xq, float *y, int64_t r0, int64_t r1);
+
 /* ---- Thread pool (threadpool.c) --------------------------------------------------------- */
 /* A fixed pool of n_threads-1 workers; the calling thread is worker 0 and works too.
  * Workers spin briefly between jobs, then park on a futex. */
