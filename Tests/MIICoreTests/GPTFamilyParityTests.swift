@@ -83,6 +83,22 @@ final class GPTFamilyParityTests: XCTestCase {
     func testGPTNeoX() throws { try checkHF("gpt_neox") }
     func testGPTNeoXSequentialF16() throws { try checkHF("gpt_neox-seq", threads: 1, batch: 4) }
 
+    /// What `mii info` reports as fast mode's 8-bit products is what the GPT family's forward pass
+    /// does: not ffn_down, the output head or OPT's projection out, and no embedding lookup.
+    func testFastModeMatricesAreTheEightBitProducts() throws {
+        for name in ["bloom", "opt-postnorm", "gpt2"] {
+            let net = try HFTinyParityTests.network(name)
+            let fast = net.fastModeMatrices.map(\.name)
+            XCTAssertFalse(fast.isEmpty, name)
+            for n in fast {
+                XCTAssertFalse(n.contains("ffn_down") || n.contains("output") && !n.contains("attn_output")
+                               || n.contains("token_embd") || n.contains("position_embd") || n.contains("proj_out"),
+                               "\(name): \(n)")
+            }
+            XCTAssertTrue(fast.contains { $0.contains("ffn_up") }, name)
+        }
+    }
+
     // MARK: GGUF (llama.cpp's converter)
 
     func testGGUFGPT2() throws {

@@ -638,6 +638,17 @@ extension GPTDecoder: LanguageModelNetwork {
     public var vocabSize: Int { config.nVocab }
     public var contextLength: Int { min(config.contextLength, positionLimit) }
     public var weightMatrices: [WeightMatrix] { matrices }
+    /// 8-bit activations in fast mode: attention and up projections (ffn_down, the output head and
+    /// OPT's projection out keep near-float ones; embeddings are lookups).
+    public var fastModeMatrices: [WeightMatrix] {
+        var all: [WeightMatrix] = []
+        if let p = projIn { all.append(p) }
+        for l in layers {
+            all += [l.wqkv, l.wq, l.wk, l.wv].compactMap { $0 }
+            all += [l.wo, l.wUp]
+        }
+        return all
+    }
     /// Keys and values, float32, every layer: [n_layer, 2, n_embd].
     public var kvCacheBytesPerToken: Int { 2 * config.nLayer * config.nEmbd * MemoryLayout<Float>.size }
     public var shapeSummary: [(String, String)] {
