@@ -792,30 +792,41 @@ A2 int miik_avx2_matmul(int type, const void *w, size_t row_bytes, int64_t cols,
 
 /* ---- fast mode: 8-bit activations ---------------------------------------------------------- */
 
-A2 void miik_avx2_quantize_act(const float *x, miik_q8a *dst, int64_t n) {
+/* Loads 32 floats and returns the largest |x| among them. */
+A2I float load32_amax(const float *v, __m256 f[4]) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256 lim = _mm256_set1_ps(127.0f), nlim = _mm256_set1_ps(-127.0f);
+    for (int k = 0; k < 4; k++) f[k] = _mm256_loadu_ps(v + 8 * k);
+    __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, f[0]), _mm256_andnot_ps(sign, f[1])),
+                              _mm256_max_ps(_mm256_andnot_ps(sign, f[2]), _mm256_andnot_ps(sign, f[3])));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    return _mm_cvtss_f32(m4);
+}
+
+/* One block of activation quants: q[k] = round-half-even(f[k] / d) clamped to +-qmax, with
+ * d = amax / qmax (as the reference computes it); returns d and the sum of the quants. */
+A2I float quantize32(const float *v, float qmax, __m256i qi[4], float *qsum) {
+    __m256 f[4];
+    const float d = load32_amax(v, f) / qmax;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id), lim = _mm256_set1_ps(qmax), nlim = _mm256_set1_ps(-qmax);
+    __m256 sum = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+        __m256 q = _mm256_round_ps(_mm256_mul_ps(f[k], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        q = _mm256_min_ps(_mm256_max_ps(q, nlim), lim);
+        sum = _mm256_add_ps(sum, q);
+        qi[k] = _mm256_cvtps_epi32(q);
+    }
+    *qsum = hsum8(sum); /* exact: integers below 2^24 */
+    return d;
+}
+
+A2 void miik_avx2_quantize_act(const float *x, miik_q8a *dst, int64_t n) {
     for (int64_t i = 0; i < n / 32; i++) {
-        const float *v = x + 32 * i;
-        __m256 f[4];
-        for (int k = 0; k < 4; k++) f[k] = _mm256_loadu_ps(v + 8 * k);
-        __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, f[0]), _mm256_andnot_ps(sign, f[1])),
-                                  _mm256_max_ps(_mm256_andnot_ps(sign, f[2]), _mm256_andnot_ps(sign, f[3])));
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float amax = _mm_cvtss_f32(m4);
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        const __m256 vid = _mm256_set1_ps(id);
-        __m256 qsum = _mm256_setzero_ps();
         __m256i qi[4];
-        for (int k = 0; k < 4; k++) {
-            __m256 q = _mm256_round_ps(_mm256_mul_ps(f[k], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            q = _mm256_min_ps(_mm256_max_ps(q, nlim), lim);
-            qsum = _mm256_add_ps(qsum, q);
-            qi[k] = _mm256_cvtps_epi32(q);
-        }
+        float qsum;
+        const float d = quantize32(x + 32 * i, 127.0f, qi, &qsum);
         /* pack 4 x 8 int32 -> 32 int8, then undo the per-lane interleave of the packs */
         const __m256i p01 = _mm256_packs_epi32(qi[0], qi[1]);
         const __m256i p23 = _mm256_packs_epi32(qi[2], qi[3]);
@@ -823,7 +834,7 @@ A2 void miik_avx2_quantize_act(const float *x, miik_q8a *dst, int64_t n) {
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)dst[i].q, p);
         dst[i].d = d;
-        dst[i].s = d * hsum8(qsum); /* exact integer sum (|sum| <= 4064) */
+        dst[i].s = d * qsum;
     }
 }
 
@@ -891,60 +902,46 @@ A2I void mvq8_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const miik
     for (int r = 0; r < nr; r++) y[r] = hsum8(acc[r]) + accm[r];
 }
 
-#define MVQ8_INSTANCE(NAME, TYPE)                                                                     \
-    A2 static void NAME(const uint8_t *w, size_t rb, int64_t nb, const miik_q8a *xq, float *y,       \
-                        int64_t r0, int64_t r1) {                                                    \
+/* A matvec over rows [r0, r1) from a row kernel ROWS(type, w, rb, nb, xq, y, nr): groups of 4 rows,
+ * then single rows. */
+#define MV_ROWS_INSTANCE(NAME, ROWS, TYPE, XT)                                                        \
+    A2 static void NAME(const uint8_t *w, size_t rb, int64_t nb, const XT *xq, float *y, int64_t r0,  \
+                        int64_t r1) {                                                                \
         int64_t r = r0;                                                                              \
-        for (; r + 4 <= r1; r += 4) mvq8_rows(TYPE, w + (size_t)r * rb, rb, nb, xq, y + r, 4);        \
-        for (; r < r1; r++) mvq8_rows(TYPE, w + (size_t)r * rb, rb, nb, xq, y + r, 1);                \
+        for (; r + 4 <= r1; r += 4) ROWS(TYPE, w + (size_t)r * rb, rb, nb, xq, y + r, 4);             \
+        for (; r < r1; r++) ROWS(TYPE, w + (size_t)r * rb, rb, nb, xq, y + r, 1);                     \
     }
 
-MVQ8_INSTANCE(mvq8_q4_0, MIIK_Q4_0)
-MVQ8_INSTANCE(mvq8_q4_1, MIIK_Q4_1)
-MVQ8_INSTANCE(mvq8_q5_0, MIIK_Q5_0)
-MVQ8_INSTANCE(mvq8_q5_1, MIIK_Q5_1)
-MVQ8_INSTANCE(mvq8_q8_0, MIIK_Q8_0)
+/* The five 32-element block types with integer paths: calls PREFIX_<type>(ARGS) and returns 1, or
+ * returns 0 for other types. */
+#define SWITCH_Q32_TYPES(type, PREFIX, ...)                                                           \
+    switch (type) {                                                                                  \
+    case MIIK_Q4_0: PREFIX##_q4_0(__VA_ARGS__); return 1;                                            \
+    case MIIK_Q4_1: PREFIX##_q4_1(__VA_ARGS__); return 1;                                            \
+    case MIIK_Q5_0: PREFIX##_q5_0(__VA_ARGS__); return 1;                                            \
+    case MIIK_Q5_1: PREFIX##_q5_1(__VA_ARGS__); return 1;                                            \
+    case MIIK_Q8_0: PREFIX##_q8_0(__VA_ARGS__); return 1;                                            \
+    default: return 0;                                                                               \
+    }
+
+MV_ROWS_INSTANCE(mvq8_q4_0, mvq8_rows, MIIK_Q4_0, miik_q8a)
+MV_ROWS_INSTANCE(mvq8_q4_1, mvq8_rows, MIIK_Q4_1, miik_q8a)
+MV_ROWS_INSTANCE(mvq8_q5_0, mvq8_rows, MIIK_Q5_0, miik_q8a)
+MV_ROWS_INSTANCE(mvq8_q5_1, mvq8_rows, MIIK_Q5_1, miik_q8a)
+MV_ROWS_INSTANCE(mvq8_q8_0, mvq8_rows, MIIK_Q8_0, miik_q8a)
 
 A2 int miik_avx2_matvec_q8(int type, const void *w, size_t row_bytes, int64_t cols,
                            const miik_q8a *xq, float *y, int64_t r0, int64_t r1) {
-    const uint8_t *base = (const uint8_t *)w;
-    const int64_t nb = cols / 32;
-    switch (type) {
-    case MIIK_Q4_0: mvq8_q4_0(base, row_bytes, nb, xq, y, r0, r1); return 1;
-    case MIIK_Q4_1: mvq8_q4_1(base, row_bytes, nb, xq, y, r0, r1); return 1;
-    case MIIK_Q5_0: mvq8_q5_0(base, row_bytes, nb, xq, y, r0, r1); return 1;
-    case MIIK_Q5_1: mvq8_q5_1(base, row_bytes, nb, xq, y, r0, r1); return 1;
-    case MIIK_Q8_0: mvq8_q8_0(base, row_bytes, nb, xq, y, r0, r1); return 1;
-    default: return 0;
-    }
+    SWITCH_Q32_TYPES(type, mvq8, (const uint8_t *)w, row_bytes, cols / 32, xq, y, r0, r1)
 }
 
 /* ---- fast mode: 16-bit activations ------------------------------------------------------- */
 
 A2 void miik_avx2_quantize_act16(const float *x, miik_q16a *dst, int64_t n) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256 lim = _mm256_set1_ps(32767.0f), nlim = _mm256_set1_ps(-32767.0f);
     for (int64_t i = 0; i < n / 32; i++) {
-        const float *v = x + 32 * i;
-        __m256 f[4];
-        for (int k = 0; k < 4; k++) f[k] = _mm256_loadu_ps(v + 8 * k);
-        __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, f[0]), _mm256_andnot_ps(sign, f[1])),
-                                  _mm256_max_ps(_mm256_andnot_ps(sign, f[2]), _mm256_andnot_ps(sign, f[3])));
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float amax = _mm_cvtss_f32(m4);
-        const float d = amax / 32767.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        const __m256 vid = _mm256_set1_ps(id);
-        __m256 qsum = _mm256_setzero_ps();
         __m256i qi[4];
-        for (int k = 0; k < 4; k++) {
-            __m256 q = _mm256_round_ps(_mm256_mul_ps(f[k], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            q = _mm256_min_ps(_mm256_max_ps(q, nlim), lim);
-            qsum = _mm256_add_ps(qsum, q);
-            qi[k] = _mm256_cvtps_epi32(q);
-        }
+        float qsum;
+        const float d = quantize32(x + 32 * i, 32767.0f, qi, &qsum);
         /* packs works per 128-bit lane: packs(e0-7, e16-23) = [0-3 16-19 | 4-7 20-23]; the
          * permute makes it [0-7 | 16-23], the storage order of miik_q16a */
         const __m256i perm = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
@@ -953,7 +950,7 @@ A2 void miik_avx2_quantize_act16(const float *x, miik_q16a *dst, int64_t n) {
         _mm256_storeu_si256((__m256i *)dst[i].q, a);
         _mm256_storeu_si256((__m256i *)(dst[i].q + 16), b);
         dst[i].d = d;
-        dst[i].s = d * hsum8(qsum); /* exact integer sum (|sum| < 2^20) */
+        dst[i].s = d * qsum;
     }
 }
 
@@ -1013,32 +1010,15 @@ A2I void mv16_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const miik
     for (int r = 0; r < nr; r++) y[r] = hsum8(acc[r]) + _mm_cvtss_f32(_mm_movehdup_ps(accm[r]));
 }
 
-#define MV16_INSTANCE(NAME, TYPE)                                                                     \
-    A2 static void NAME(const uint8_t *w, size_t rb, int64_t nb, const miik_q16a *xq, float *y,       \
-                        int64_t r0, int64_t r1) {                                                    \
-        int64_t r = r0;                                                                              \
-        for (; r + 4 <= r1; r += 4) mv16_rows(TYPE, w + (size_t)r * rb, rb, nb, xq, y + r, 4);        \
-        for (; r < r1; r++) mv16_rows(TYPE, w + (size_t)r * rb, rb, nb, xq, y + r, 1);                \
-    }
-
-MV16_INSTANCE(mv16_q4_0, MIIK_Q4_0)
-MV16_INSTANCE(mv16_q4_1, MIIK_Q4_1)
-MV16_INSTANCE(mv16_q5_0, MIIK_Q5_0)
-MV16_INSTANCE(mv16_q5_1, MIIK_Q5_1)
-MV16_INSTANCE(mv16_q8_0, MIIK_Q8_0)
+MV_ROWS_INSTANCE(mv16_q4_0, mv16_rows, MIIK_Q4_0, miik_q16a)
+MV_ROWS_INSTANCE(mv16_q4_1, mv16_rows, MIIK_Q4_1, miik_q16a)
+MV_ROWS_INSTANCE(mv16_q5_0, mv16_rows, MIIK_Q5_0, miik_q16a)
+MV_ROWS_INSTANCE(mv16_q5_1, mv16_rows, MIIK_Q5_1, miik_q16a)
+MV_ROWS_INSTANCE(mv16_q8_0, mv16_rows, MIIK_Q8_0, miik_q16a)
 
 A2 int miik_avx2_matvec_q16(int type, const void *w, size_t row_bytes, int64_t cols,
                             const miik_q16a *xq, float *y, int64_t r0, int64_t r1) {
-    const uint8_t *base = (const uint8_t *)w;
-    const int64_t nb = cols / 32;
-    switch (type) {
-    case MIIK_Q4_0: mv16_q4_0(base, row_bytes, nb, xq, y, r0, r1); return 1;
-    case MIIK_Q4_1: mv16_q4_1(base, row_bytes, nb, xq, y, r0, r1); return 1;
-    case MIIK_Q5_0: mv16_q5_0(base, row_bytes, nb, xq, y, r0, r1); return 1;
-    case MIIK_Q5_1: mv16_q5_1(base, row_bytes, nb, xq, y, r0, r1); return 1;
-    case MIIK_Q8_0: mv16_q8_0(base, row_bytes, nb, xq, y, r0, r1); return 1;
-    default: return 0;
-    }
+    SWITCH_Q32_TYPES(type, mv16, (const uint8_t *)w, row_bytes, cols / 32, xq, y, r0, r1)
 }
 
 /* One row against 4 token vectors: the weight block is decoded once and reused. Unsigned types

@@ -265,25 +265,33 @@ void miik_matmul_ref(int type, const void *w, size_t row_bytes, int64_t cols,
 
 /* ---- fast mode: 8-bit activations ------------------------------------------------------------ */
 
+/* One block of activation quants: q[j] = round-half-even(v[j] / d) clamped to +-qmax, with
+ * d = amax / qmax; returns d and the sum of the quants. */
+static float quantize_block_ref(const float *v, float qmax, int q[MIIK_QK], int *sum) {
+    float amax = 0.0f;
+    for (int j = 0; j < MIIK_QK; j++) {
+        float a = fabsf(v[j]);
+        amax = a > amax ? a : amax;
+    }
+    const float d = amax / qmax;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    *sum = 0;
+    for (int j = 0; j < MIIK_QK; j++) {
+        float r = nearbyintf(v[j] * id); /* round half to even (default rounding mode) */
+        if (r > qmax) r = qmax;
+        if (r < -qmax) r = -qmax;
+        q[j] = (int)r;
+        *sum += q[j];
+    }
+    return d;
+}
+
 void miik_quantize_act_ref(const float *x, miik_q8a *dst, int64_t n) {
     const int64_t nb = n / MIIK_QK;
+    int q[MIIK_QK], sum;
     for (int64_t i = 0; i < nb; i++) {
-        const float *v = x + i * MIIK_QK;
-        float amax = 0.0f;
-        for (int j = 0; j < MIIK_QK; j++) {
-            float a = fabsf(v[j]);
-            amax = a > amax ? a : amax;
-        }
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        int sum = 0;
-        for (int j = 0; j < MIIK_QK; j++) {
-            float q = nearbyintf(v[j] * id); /* round half to even (default rounding mode) */
-            if (q > 127.0f) q = 127.0f;
-            if (q < -127.0f) q = -127.0f;
-            dst[i].q[j] = (int8_t)q;
-            sum += (int)dst[i].q[j];
-        }
+        const float d = quantize_block_ref(x + i * MIIK_QK, 127.0f, q, &sum);
+        for (int j = 0; j < MIIK_QK; j++) dst[i].q[j] = (int8_t)q[j];
         dst[i].d = d;
         dst[i].s = d * (float)sum;
     }
@@ -379,23 +387,10 @@ static int q16_element(int k) { return k < 8 || k >= 24 ? k : (k < 16 ? k + 8 : 
 
 void miik_quantize_act16_ref(const float *x, miik_q16a *dst, int64_t n) {
     const int64_t nb = n / MIIK_QK;
+    int q[MIIK_QK], sum;
     for (int64_t i = 0; i < nb; i++) {
-        const float *v = x + i * MIIK_QK;
-        float amax = 0.0f;
-        for (int j = 0; j < MIIK_QK; j++) {
-            float a = fabsf(v[j]);
-            amax = a > amax ? a : amax;
-        }
-        const float d = amax / 32767.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        int sum = 0;
-        for (int k = 0; k < MIIK_QK; k++) {
-            float q = nearbyintf(v[q16_element(k)] * id); /* round half to even */
-            if (q > 32767.0f) q = 32767.0f;
-            if (q < -32767.0f) q = -32767.0f;
-            dst[i].q[k] = (int16_t)q;
-            sum += (int)dst[i].q[k];
-        }
+        const float d = quantize_block_ref(x + i * MIIK_QK, 32767.0f, q, &sum);
+        for (int k = 0; k < MIIK_QK; k++) dst[i].q[k] = (int16_t)q[q16_element(k)];
         dst[i].d = d;
         dst[i].s = d * (float)sum;
     }

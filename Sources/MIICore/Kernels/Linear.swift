@@ -39,53 +39,45 @@ let configureOpenBLASOnce: Void = {
     openblas_set_num_threads(1)
 }()
 
+/// A buffer that grows to the largest size asked for and keeps it.
+final class GrowingBuffer<Element> {
+    private var pointer: UnsafeMutablePointer<Element>
+    private var capacity = 0
+
+    init() { pointer = .allocate(capacity: 1) }
+
+    /// At least `count` elements (contents unspecified).
+    func get(_ count: Int) -> UnsafeMutablePointer<Element> {
+        if count > capacity {
+            pointer.deallocate()
+            pointer = .allocate(capacity: count)
+            capacity = count
+        }
+        return pointer
+    }
+
+    deinit { pointer.deallocate() }
+}
+
 /// Per-thread scratch buffers shared by the kernels of one forward pass.
 final class KernelScratch {
     let threads: Int
     let floatsPerThread: Int
     let buffer: UnsafeMutablePointer<Float>
-    /// Quantized activations for fast mode: [n_tokens, cols/32] blocks.
-    private(set) var q8: UnsafeMutablePointer<miik_q8a>
-    private(set) var q8Capacity: Int
-    /// 16-bit activations of one token for fast mode's near-float products: [cols/32] blocks.
-    private(set) var q16: UnsafeMutablePointer<miik_q16a>
-    private(set) var q16Capacity: Int
+    /// Quantized activations for fast mode: [n_tokens, cols/32] blocks of 8 bits, and [cols/32]
+    /// blocks of 16 bits (one token) for its near-float products.
+    let q8 = GrowingBuffer<miik_q8a>()
+    let q16 = GrowingBuffer<miik_q16a>()
 
     init(threads: Int, floatsPerThread: Int) {
         self.threads = threads
         self.floatsPerThread = floatsPerThread
         buffer = .allocate(capacity: threads * floatsPerThread)
-        q8Capacity = 0
-        q8 = .allocate(capacity: 1)
-        q16Capacity = 0
-        q16 = .allocate(capacity: 1)
     }
 
     func thread(_ ith: Int) -> UnsafeMutablePointer<Float> { buffer + ith * floatsPerThread }
 
-    func q8Buffer(blocks: Int) -> UnsafeMutablePointer<miik_q8a> {
-        if blocks > q8Capacity {
-            q8.deallocate()
-            q8 = .allocate(capacity: blocks)
-            q8Capacity = blocks
-        }
-        return q8
-    }
-
-    func q16Buffer(blocks: Int) -> UnsafeMutablePointer<miik_q16a> {
-        if blocks > q16Capacity {
-            q16.deallocate()
-            q16 = .allocate(capacity: blocks)
-            q16Capacity = blocks
-        }
-        return q16
-    }
-
-    deinit {
-        buffer.deallocate()
-        q8.deallocate()
-        q16.deallocate()
-    }
+    deinit { buffer.deallocate() }
 }
 
 /// y = x W^T for a batch of tokens, on the pool: `x` is [n, w.cols], `y` is [n, w.rows].
@@ -99,7 +91,7 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
     let rowBytes = w.rowBytes
     let integerPath = mode == .fast && miik_type_has_q8_path(type) != 0
     if integerPath && fast == .int16 && n == 1 {
-        let xq = scratch.q16Buffer(blocks: w.cols / 32)
+        let xq = scratch.q16.get(w.cols / 32)
         miik_quantize_act16(x, xq, cols)
         pool.run { ith, nth in
             let r = ThreadPool.chunk(rows, ith, nth, align: 16)
@@ -132,7 +124,7 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
     if useQ8 {
         // Fast mode computes prompts and decode steps with the same 8-bit activations.
         let blocksPerRow = w.cols / 32
-        let xq = scratch.q8Buffer(blocks: n * blocksPerRow)
+        let xq = scratch.q8.get(n * blocksPerRow)
         pool.run { ith, nth in
             let t = ThreadPool.chunk(n, ith, nth)
             for i in t { miik_quantize_act(x + i * w.cols, xq + i * blocksPerRow, cols) }
