@@ -297,13 +297,6 @@ void miik_quantize_act_ref(const float *x, miik_q8a *dst, int64_t n) {
     }
 }
 
-/* Integer dot of 32 weights (as ints) with 32 activation quants. */
-static int32_t idot32(const int *wq, const int8_t *aq) {
-    int32_t s = 0;
-    for (int j = 0; j < 32; j++) s += wq[j] * (int32_t)aq[j];
-    return s;
-}
-
 /* Unpacks the integer quants of one block; returns the block's d and m (m = 0 for the
  * symmetric types, whose offsets are already applied to the ints). */
 static void q8ref_unpack(int type, const uint8_t *blk, int wq[32], float *d, float *m) {
@@ -358,26 +351,45 @@ static void q8ref_unpack(int type, const uint8_t *blk, int wq[32], float *d, flo
     }
 }
 
-/* y[r] = sum over blocks of (d_w * d_a) * isum + m_w * s_a, accumulated in float in block order. */
-void miik_matvec_q8_ref(int type, const void *w, size_t row_bytes, int64_t cols,
-                        const miik_q8a *xq, float *y, int64_t r0, int64_t r1) {
+/* Block i of quantized activations as ints in element order, with its d and s. */
+typedef void (*act_block_fn)(const void *xq, int64_t i, int q[MIIK_QK], float *d, float *s);
+
+/* y[r] = sum over blocks of (d_w * d_a) * isum + m_w * s_a, accumulated in float in block order
+ * (isum: the exact integer dot of the block's weight quants, offsets applied, with the
+ * activation quants). */
+static void matvec_int_ref(int type, const void *w, size_t row_bytes, int64_t cols, const void *xq,
+                           act_block_fn act, float *y, int64_t r0, int64_t r1) {
     if (!miik_type_has_q8_path(type)) return;
     const uint8_t *base = (const uint8_t *)w;
     const int64_t bb = miik_block_bytes(type);
     const int64_t nb = cols / MIIK_QK;
-    int wq[32];
+    int wq[MIIK_QK], aq[MIIK_QK];
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = base + (size_t)r * row_bytes;
         float s = 0.0f;
         for (int64_t i = 0; i < nb; i++) {
-            float d, m;
+            float d, m, ad, as;
             q8ref_unpack(type, row + i * bb, wq, &d, &m);
-            const int32_t isum = idot32(wq, xq[i].q);
-            s += (d * xq[i].d) * (float)isum;
-            if (type == MIIK_Q4_1 || type == MIIK_Q5_1) s += m * xq[i].s;
+            act(xq, i, aq, &ad, &as);
+            int32_t isum = 0;
+            for (int j = 0; j < MIIK_QK; j++) isum += wq[j] * aq[j];
+            s += (d * ad) * (float)isum;
+            if (type == MIIK_Q4_1 || type == MIIK_Q5_1) s += m * as;
         }
         y[r] = s;
     }
+}
+
+static void act8_block(const void *xq, int64_t i, int q[MIIK_QK], float *d, float *s) {
+    const miik_q8a *b = (const miik_q8a *)xq + i;
+    for (int j = 0; j < MIIK_QK; j++) q[j] = b->q[j];
+    *d = b->d;
+    *s = b->s;
+}
+
+void miik_matvec_q8_ref(int type, const void *w, size_t row_bytes, int64_t cols,
+                        const miik_q8a *xq, float *y, int64_t r0, int64_t r1) {
+    matvec_int_ref(type, w, row_bytes, cols, xq, act8_block, y, r0, r1);
 }
 
 /* ---- 16-bit activations ---------------------------------------------------------------------- */
@@ -396,26 +408,14 @@ void miik_quantize_act16_ref(const float *x, miik_q16a *dst, int64_t n) {
     }
 }
 
-/* y[r] = sum over blocks of (d_w * d_a) * isum + m_w * s_a, accumulated in float in block order
- * (isum: the exact integer dot of the block's quants, offsets applied, with the 16-bit ones). */
+static void act16_block(const void *xq, int64_t i, int q[MIIK_QK], float *d, float *s) {
+    const miik_q16a *b = (const miik_q16a *)xq + i;
+    for (int k = 0; k < MIIK_QK; k++) q[q16_element(k)] = b->q[k];
+    *d = b->d;
+    *s = b->s;
+}
+
 void miik_matvec_q16_ref(int type, const void *w, size_t row_bytes, int64_t cols,
                          const miik_q16a *xq, float *y, int64_t r0, int64_t r1) {
-    if (!miik_type_has_q8_path(type)) return;
-    const uint8_t *base = (const uint8_t *)w;
-    const int64_t bb = miik_block_bytes(type);
-    const int64_t nb = cols / MIIK_QK;
-    int wq[32];
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = base + (size_t)r * row_bytes;
-        float s = 0.0f;
-        for (int64_t i = 0; i < nb; i++) {
-            float d, m;
-            q8ref_unpack(type, row + i * bb, wq, &d, &m);
-            int32_t isum = 0;
-            for (int k = 0; k < 32; k++) isum += wq[q16_element(k)] * (int32_t)xq[i].q[k];
-            s += (d * xq[i].d) * (float)isum;
-            if (type == MIIK_Q4_1 || type == MIIK_Q5_1) s += m * xq[i].s;
-        }
-        y[r] = s;
-    }
+    matvec_int_ref(type, w, row_bytes, cols, xq, act16_block, y, r0, r1);
 }
