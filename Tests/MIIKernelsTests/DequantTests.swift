@@ -71,6 +71,36 @@ final class DequantTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(levels, 1)
     }
 
+    /// Q4_1 with every fp16 bit pattern as its scale d (normal, subnormal, zero, inf, NaN, both signs)
+    /// and varied mins: every ISA's dequantizer equals the reference bit for bit (any NaN for NaN).
+    func testQ4_1EveryScaleAllISAs() {
+        let t = KType.q4_1
+        let nBlocks = 65536
+        var w = [UInt8](repeating: 0, count: nBlocks * t.blockBytes)
+        var rng = SplitMix64(seed: 41)
+        let specialM: [UInt16] = [0x0000, 0x8000, 0x0001, 0x83FF, 0x3C00, 0xBC00, 0x7BFF, 0xFBFF, 0x7C00, 0xFC00]
+        for b in 0..<nBlocks {
+            let o = b * t.blockBytes
+            let m: UInt16 = b % 3 == 0 ? specialM[(b / 3) % specialM.count] : UInt16(truncatingIfNeeded: rng.next())
+            w[o] = UInt8(b & 0xFF); w[o + 1] = UInt8(b >> 8)
+            w[o + 2] = UInt8(m & 0xFF); w[o + 3] = UInt8(m >> 8)
+            for j in 0..<16 { w[o + 4 + j] = UInt8(truncatingIfNeeded: rng.next()) }
+        }
+        let n = nBlocks * 32
+        var want = [Float](repeating: 0, count: n)
+        w.withUnsafeBytes { bp in want.withUnsafeMutableBufferPointer { miik_dequantize_ref(t.id, bp.baseAddress, $0.baseAddress, Int64(n)) } }
+        forEachISA { _, isa in
+            var got = [Float](repeating: 0, count: n)
+            w.withUnsafeBytes { bp in got.withUnsafeMutableBufferPointer { miik_dequantize(t.id, bp.baseAddress, $0.baseAddress, Int64(n)) } }
+            var bad = 0
+            for i in 0..<n where !(got[i].bitPattern == want[i].bitPattern || (got[i].isNaN && want[i].isNaN)) {
+                if bad < 5 { XCTFail("\(isa): block \(i / 32) element \(i % 32) = \(got[i]), want \(want[i])") }
+                bad += 1
+            }
+            XCTAssertEqual(bad, 0, "\(isa)")
+        }
+    }
+
     /// Q8_1 and Q8_K have no gguf dequantizer; check them by construction (value = d * q).
     func testQ8_1AndQ8_K() {
         var rng = SplitMix64(seed: 99)
