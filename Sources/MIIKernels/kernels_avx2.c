@@ -68,6 +68,32 @@ A2I void nib_f32(const uint8_t *qs, __m256 f[4]) {
     f[3] = _mm256_cvtepi32_ps(_mm256_srli_epi32(v1, 4));
 }
 
+/* 16 bytes of nibbles -> 32 floats q * 2^-24, exactly: each nibble becomes the fp16 bit pattern
+ * q, the subnormal half q * 2^-24, which vcvtph2ps converts exactly (F16C ignores MXCSR.DAZ). On
+ * Zen 1 the 128-bit widening and vcvtph2ps are cheaper than vpmovzxbd + vcvtdq2ps (nib_f32).
+ * Same element order as nib_f32. */
+A2I void nib_half_sub(const uint8_t *qs, __m256 f[4]) {
+    const __m128i lo = _mm_set1_epi16(0x0F);
+    const __m128i w0 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)qs));
+    const __m128i w1 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(qs + 8)));
+    f[0] = _mm256_cvtph_ps(_mm_and_si128(w0, lo));
+    f[1] = _mm256_cvtph_ps(_mm_and_si128(w1, lo));
+    f[2] = _mm256_cvtph_ps(_mm_srli_epi16(w0, 4));
+    f[3] = _mm256_cvtph_ps(_mm_srli_epi16(w1, 4));
+}
+
+/* Loads 32 floats and returns the largest |x| among them. */
+A2I float load32_amax(const float *v, __m256 f[4]) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int k = 0; k < 4; k++) f[k] = _mm256_loadu_ps(v + 8 * k);
+    __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, f[0]), _mm256_andnot_ps(sign, f[1])),
+                              _mm256_max_ps(_mm256_andnot_ps(sign, f[2]), _mm256_andnot_ps(sign, f[3])));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    return _mm_cvtss_f32(m4);
+}
+
 /* 32 signed bytes in memory -> 32 floats. */
 A2I void i8mem_f32(const int8_t *q, __m256 f[4]) {
     for (int k = 0; k < 4; k++)
@@ -125,19 +151,12 @@ A2I __m128 load_dm(const uint8_t *blk) { return _mm_cvtph_ps(_mm_cvtsi32_si128((
 A2I void deq32(int type, const uint8_t *blk, float *y) {
     __m256 f[4];
     if (type == MIIK_Q4_1) {
-        /* Nibbles as fp16 subnormal bit patterns, q * 2^-24 exactly after vcvtph2ps (F16C ignores
-         * DAZ/FTZ), against d * 2^24 (a power of two: exact): the product is d * q exactly, so the
-         * fused add rounds like the reference's add. Cheaper than widening to 32 bits and
-         * vcvtdq2ps on Zen 1 (as in mvq4h_rows). */
-        const __m128i lo = _mm_set1_epi16(0x0F);
-        const __m128i w0 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(blk + 4)));
-        const __m128i w1 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(blk + 12)));
+        /* q * 2^-24 (nib_half_sub) against d * 2^24 (a power of two: exact): the product is d * q
+         * exactly, so the fused add rounds like the reference's add */
+        nib_half_sub(blk + 4, f);
         const __m128 dm = load_dm(blk);
         const __m256 d = _mm256_set1_ps(_mm_cvtss_f32(dm) * 0x1p24f), m = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
-        _mm256_storeu_ps(y, _mm256_fmadd_ps(d, _mm256_cvtph_ps(_mm_and_si128(w0, lo)), m));
-        _mm256_storeu_ps(y + 8, _mm256_fmadd_ps(d, _mm256_cvtph_ps(_mm_and_si128(w1, lo)), m));
-        _mm256_storeu_ps(y + 16, _mm256_fmadd_ps(d, _mm256_cvtph_ps(_mm_srli_epi16(w0, 4)), m));
-        _mm256_storeu_ps(y + 24, _mm256_fmadd_ps(d, _mm256_cvtph_ps(_mm_srli_epi16(w1, 4)), m));
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(y + 8 * k, _mm256_fmadd_ps(d, f[k], m));
         return;
     }
     if (type_affine(type)) {
@@ -440,13 +459,11 @@ MV32_INSTANCE(mv_q4_1_cvt, MIIK_Q4_1, 4)
  * -8 folded through the block sum of x) measured no faster than mv32_rows on Zen 1, so Q4_0
  * keeps mv32_rows. Falls back to mv32_rows for rows longer than 8192 or extreme |x|. */
 #define MVQ4H_MAXNB 256
-A2I __m256 half_sub(__m128i w16) { return _mm256_cvtph_ps(w16); }
 
 A2I void mvq4h_rows(const uint8_t *w, size_t rb, int64_t nb, const float *x, const float *sx, float *y,
                     int nr) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     float accm[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    const __m128i lo = _mm_set1_epi16(0x0F);
     const int bs = 20, qo = 4;
     for (int64_t b = 0; b < nb; b++) {
         const float *xb = x + 32 * b;
@@ -457,12 +474,10 @@ A2I void mvq4h_rows(const uint8_t *w, size_t rb, int64_t nb, const float *x, con
             /* as in mv32_rows: decode streams the weights from DRAM (49152 x 576 measured 3.9 ->
              * 4.8 GMAC/s; ~5% slower when the matrix sits in cache) */
             _mm_prefetch((const char *)(blk + 4 * rb), _MM_HINT_T0);
-            const __m128i w0 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(blk + qo)));
-            const __m128i w1 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(blk + qo + 8)));
-            const __m256 f0 = half_sub(_mm_and_si128(w0, lo)), f1 = half_sub(_mm_and_si128(w1, lo));
-            const __m256 f2 = half_sub(_mm_srli_epi16(w0, 4)), f3 = half_sub(_mm_srli_epi16(w1, 4));
-            __m256 v0 = _mm256_fmadd_ps(f1, x1, _mm256_mul_ps(f0, x0));
-            __m256 v1 = _mm256_fmadd_ps(f3, x3, _mm256_mul_ps(f2, x2));
+            __m256 f[4];
+            nib_half_sub(blk + qo, f);
+            __m256 v0 = _mm256_fmadd_ps(f[1], x1, _mm256_mul_ps(f[0], x0));
+            __m256 v1 = _mm256_fmadd_ps(f[3], x3, _mm256_mul_ps(f[2], x2));
             const __m256 v = _mm256_add_ps(v0, v1);
             const __m128 dm = load_dm(blk);
             acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(dm), v, acc[r]);
@@ -475,21 +490,14 @@ A2I void mvq4h_rows(const uint8_t *w, size_t rb, int64_t nb, const float *x, con
 /* max |x| and per-block sums of x; returns 0 when x is too small for the 2^-24-scaled products
  * to stay normal floats (the caller then uses mv32_rows). */
 A2I int mvq4h_prep(const float *x, int64_t nb, float *sx) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 mx = _mm256_setzero_ps();
+    float amax = 0.0f;
     for (int64_t b = 0; b < nb; b++) {
-        const float *xb = x + 32 * b;
-        const __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8);
-        const __m256 x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
-        sx[b] = hsum8(_mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3)));
-        mx = _mm256_max_ps(mx, _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, x0), _mm256_andnot_ps(sign, x1)),
-                                             _mm256_max_ps(_mm256_andnot_ps(sign, x2), _mm256_andnot_ps(sign, x3))));
+        __m256 f[4];
+        const float m = load32_amax(x + 32 * b, f);
+        amax = m > amax ? m : amax;
+        sx[b] = hsum8(_mm256_add_ps(_mm256_add_ps(f[0], f[1]), _mm256_add_ps(f[2], f[3])));
     }
     /* inf in x -> plain path; a NaN in x gives NaN on either path */
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float amax = _mm_cvtss_f32(m4);
     return amax >= 0x1p-60f && amax <= 0x1p100f;
 }
 
@@ -807,18 +815,6 @@ A2 int miik_avx2_matmul(int type, const void *w, size_t row_bytes, int64_t cols,
 }
 
 /* ---- fast mode: 8-bit activations ---------------------------------------------------------- */
-
-/* Loads 32 floats and returns the largest |x| among them. */
-A2I float load32_amax(const float *v, __m256 f[4]) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    for (int k = 0; k < 4; k++) f[k] = _mm256_loadu_ps(v + 8 * k);
-    __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, f[0]), _mm256_andnot_ps(sign, f[1])),
-                              _mm256_max_ps(_mm256_andnot_ps(sign, f[2]), _mm256_andnot_ps(sign, f[3])));
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    return _mm_cvtss_f32(m4);
-}
 
 /* One block of activation quants: q[k] = round-half-even(f[k] / d) clamped to +-qmax, with
  * d = amax / qmax (as the reference computes it); returns d and the sum of the quants. */
