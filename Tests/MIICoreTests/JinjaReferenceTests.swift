@@ -16,6 +16,8 @@ final class JinjaReferenceTests: XCTestCase {
         let context = try XCTUnwrap(doc["context"]?.object)
         let conversations = try XCTUnwrap(doc["conversations"]?.array)
         let cases = try XCTUnwrap(doc["cases"]?.array)
+        // strftime_now renders the time the reference was made at (templates print "today").
+        let now = try XCTUnwrap(doc["now"]?.int, "expected.json records the render time")
         var templates: [String: JinjaTemplate] = [:]
         var parseErrors: [String: MIIError] = [:]
         for entry in try XCTUnwrap(index.array) {
@@ -40,7 +42,7 @@ final class JinjaReferenceTests: XCTestCase {
             vars["documents"] = JSONValue.null
             var result: Result<String, Error>
             if let t = templates[name] {
-                result = Result { try t.render(vars) }
+                result = Result { try t.render(vars, now: Int(now)) }
             } else {
                 result = .failure(parseErrors[name] ?? MIIError.format("missing"))
             }

@@ -29,14 +29,15 @@ public struct JinjaTemplate: Sendable {
     }
 
     /// Renders with the given variables (JSON values, as Hugging Face passes them to jinja2).
-    public func render(_ context: [String: JSONValue]) throws -> String {
+    /// `now` (seconds since the epoch) is the time `strftime_now` reports; nil: the clock.
+    public func render(_ context: [String: JSONValue], now: Int? = nil) throws -> String {
         var vars: [String: JinjaValue] = [:]
         for (k, v) in context { vars[k] = JinjaValue(v) }
-        return try render(values: vars)
+        return try render(values: vars, now: now)
     }
 
-    func render(values: [String: JinjaValue]) throws -> String {
-        let interp = JinjaInterpreter()
+    func render(values: [String: JinjaValue], now: Int? = nil) throws -> String {
+        let interp = JinjaInterpreter(now: now)
         return try interp.run(nodes, values)
     }
 }
@@ -55,7 +56,11 @@ final class JinjaInterpreter {
     private var capturedScopes: [Scope] = []
     private var namespaces: [JinjaNamespace] = []
 
-    init() {
+    /// The time strftime_now reports (seconds since the epoch); nil: the clock.
+    let now: Int?
+
+    init(now: Int? = nil) {
+        self.now = now
         for name in ["range", "namespace", "dict", "raise_exception", "strftime_now"] {
             globals.vars[name] = .builtin(name)
         }
@@ -799,7 +804,7 @@ final class JinjaInterpreter {
             throw JinjaError.raised(try a.first?.str() ?? "")
         case "strftime_now":
             guard case .string(let fmt)? = a.first else { throw JinjaError.type("strftime_now expects a format string") }
-            return .string(try strftimeNow(fmt))
+            return .string(try strftimeNow(fmt, now: now))
         default:
             throw JinjaError.unsupported("function '\(name)' is not supported")
         }

@@ -223,11 +223,12 @@ import Glibc
 #endif
 
 /// transformers' `strftime_now(format)`: the local time formatted by the C library's strftime
-/// (which Python's datetime.strftime delegates to on Linux).
-func strftimeNow(_ format: String) throws -> String {
+/// (which Python's datetime.strftime delegates to on Linux). `now` (seconds since the epoch)
+/// replaces the clock, for reproducible renders.
+func strftimeNow(_ format: String, now: Int? = nil) throws -> String {
     guard format.utf8.count <= 256 else { throw JinjaError.limit("strftime format too long") }
     #if canImport(Glibc)
-    var t = time(nil)
+    var t = now.map { time_t($0) } ?? time(nil)
     var tmv = tm()
     guard localtime_r(&t, &tmv) != nil else { throw JinjaError.type("localtime failed") }
     var buf = [CChar](repeating: 0, count: 1024)
