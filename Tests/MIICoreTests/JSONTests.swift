@@ -241,6 +241,78 @@ final class JSONTests: XCTestCase {
         XCTAssertEqual(v[3], .number(1.5))
     }
 
+    /// The node accessors of `JSONDocument` (what tokenizer.json's vocabulary and merges are read
+    /// through) give the same values as `JSONValue` (checked against Foundation below), for the table of
+    /// valid documents and every committed JSON fixture, and repeated keys behave as documented.
+    func testDocumentAccessorsAgreeWithValues() throws {
+        // A value rebuilt from the accessors alone; objects as `JSONValue` builds them (a repeated key
+        // keeps its first position and its last value).
+        func rebuild(_ d: JSONDocument, _ i: Int) -> JSONValue {
+            switch d.kind(i) {
+            case .null: return .null
+            case .bool: return d.value(i)
+            case .int, .number:
+                if let v = d.int(i), case .int = d.value(i) { return .int(v) }
+                return d.value(i)
+            case .string:
+                let s = d.string(i)!
+                XCTAssertEqual(d.bytes(i)!, Array(s.utf8))
+                d.withStringBytes(i) { XCTAssertEqual(Array($0), Array(s.utf8)) }
+                return .string(s)
+            case .array:
+                var items: [JSONValue] = []
+                d.forEachElement(i) { items.append(rebuild(d, $0)) }
+                XCTAssertEqual(items.count, d.count(i))
+                return .array(items)
+            case .object:
+                var members: [(String, JSONValue)] = []
+                var seen = 0
+                d.forEachMember(i) { k, v in
+                    seen += 1
+                    let key = d.string(k)!
+                    if let at = members.firstIndex(where: { $0.0 == key }) { members[at].1 = rebuild(d, v) }
+                    else { members.append((key, rebuild(d, v))) }
+                }
+                XCTAssertEqual(seen, d.count(i))
+                for (key, value) in members { XCTAssertEqual(d.value(d.member(i, key)!), value) }
+                return .object(members)
+            }
+        }
+        var docs: [[UInt8]] = valid.map { Array($0.0.utf8) }
+        let root = Fixtures.root.path
+        for case let rel as String in FileManager.default.enumerator(atPath: root)!
+        where rel.hasSuffix(".json") && !(rel as NSString).lastPathComponent.hasPrefix("bad_") {
+            docs.append([UInt8](try Data(contentsOf: URL(fileURLWithPath: root + "/" + rel))))
+        }
+        XCTAssertGreaterThan(docs.count, valid.count + 5)
+        for bytes in docs {
+            let d = try JSONDocument.parse(bytes)
+            let v = try JSONValue.parse(bytes)
+            XCTAssertEqual(rebuild(d, d.root), v)
+            XCTAssertEqual(d.value(d.root), v)
+        }
+
+        // Repeated keys: every occurrence is visited, `member` and `value` take the last value.
+        let d = try JSONDocument.parse(Array(#"{"a": 1, "b": {"x": [1, 2.5, "é"]}, "a": "last", "c": null}"#.utf8))
+        var keys: [String] = []
+        d.forEachMember(d.root) { k, _ in keys.append(d.string(k)!) }
+        XCTAssertEqual(keys, ["a", "b", "a", "c"])
+        XCTAssertEqual(d.count(d.root), 4)
+        XCTAssertEqual(d.value(d.member(d.root, "a")!), .string("last"))
+        XCTAssertNil(d.member(d.root, "z"))
+        XCTAssertNil(d.member(d.member(d.root, "c")!, "a"), "members of a non-object")
+        XCTAssertEqual(d.value(d.root, omitting: ["b"]), .object([("a", .string("last")), ("c", .null)]))
+        let x = d.member(d.member(d.root, "b")!, "x")!
+        var elements: [JSONValue] = []
+        d.forEachElement(x) { elements.append(d.value($0)) }
+        XCTAssertEqual(elements, [.int(1), .number(2.5), .string("é")])
+        XCTAssertEqual(d.int(x + 1), 1)
+        XCTAssertNil(d.int(x + 2), "2.5 is not an integer")
+        XCTAssertNil(d.int(x + 3), "a string is not a number")
+        XCTAssertEqual(d.typeName(x), "array")
+        XCTAssertEqual(d.count(x + 1), 0, "a number has no elements")
+    }
+
     /// Every committed JSON fixture parses, and agrees with Foundation's JSONSerialization (numbers
     /// within 1e-12 relative, since Foundation's double parsing is not correctly rounded on Linux).
     func testFixtureDocumentsAgreeWithFoundation() throws {

@@ -60,7 +60,7 @@ public struct GGUFStringArray: RandomAccessCollection, Sendable {
     }
 }
 
-/// A list of byte strings that tokenizer tables are built from: `[String]` (tokenizer.json) or a
+/// A list of byte strings that tokenizer tables are built from: `[[UInt8]]` (tokenizer.json) or a
 /// GGUF metadata array.
 protocol ByteStringList {
     var count: Int { get }
@@ -69,9 +69,8 @@ protocol ByteStringList {
 
 extension GGUFStringArray: ByteStringList {}
 
-extension Array: ByteStringList where Element == String {
+extension Array: ByteStringList where Element == [UInt8] {
     func withBytes<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
-        var s = self[i]
-        return try s.withUTF8(body)
+        try self[i].withUnsafeBufferPointer(body)
     }
 }

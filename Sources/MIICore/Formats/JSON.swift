@@ -99,8 +99,8 @@ public indirect enum JSONValue: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses a complete JSON document. `context` names the document in error messages.
     public static func parse(_ bytes: UnsafeRawBufferPointer, context: String = "JSON") throws -> JSONValue {
-        var p = JSONParser(bytes, context: context)
-        return try p.parseDocument()
+        let doc = try JSONDocument.parse(bytes, context: context)
+        return doc.value(doc.root)
     }
 
     public static func parse(_ bytes: [UInt8], context: String = "JSON") throws -> JSONValue {
@@ -112,21 +112,248 @@ public indirect enum JSONValue: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Strict, non-recursive RFC 8259 parser. Nesting is bounded by `Limits.maxJSONDepth` with an explicit
-/// stack; input size, string length and number length are bounded; every error names a byte offset.
-/// Runs in time linear in the input.
+/// A JSON document parsed once into a flat list of nodes in document order (each container followed by
+/// its contents; an object's members as key, value, key, value...), with every string decoded into one
+/// byte buffer. Large documents are read through it without building a `JSONValue` (and a `String`) per
+/// element: tokenizer.json has ~150k strings. `value(_:)` builds a `JSONValue` for any part.
+/// Node indices are `Int`s valid for this document only; `root` is the top-level value.
+public struct JSONDocument: Sendable {
+    public enum Kind: UInt8, Sendable { case null, bool, int, number, string, array, object }
+
+    struct Node: Sendable {
+        var kind: Kind
+        var flag = false
+        /// Strings: byte length; arrays: elements; objects: members (repeated keys counted each time).
+        var count: Int32 = 0
+        /// Ints: the value; numbers: the Double's bit pattern; strings: offset in `text`.
+        var payload: Int64 = 0
+        /// Index of the first node after this node and its contents.
+        var end: Int32 = 0
+    }
+
+    /// The parser's buffers, owned as they are (no copy at the end of a parse).
+    final class Storage: @unchecked Sendable {
+        let nodes: UnsafeMutablePointer<Node>
+        let nodeCount: Int
+        /// Decoded contents of every string, one after another.
+        let text: UnsafeMutablePointer<UInt8>
+
+        init(nodes: UnsafeMutablePointer<Node>, nodeCount: Int, text: UnsafeMutablePointer<UInt8>) {
+            self.nodes = nodes
+            self.nodeCount = nodeCount
+            self.text = text
+        }
+
+        deinit {
+            nodes.deallocate()
+            text.deallocate()
+        }
+    }
+
+    let storage: Storage
+    public let context: String
+
+    public var root: Int { 0 }
+
+    /// Node `i` (indices come from this document's accessors; anything else is a programming error).
+    @inline(__always)
+    private func node(_ i: Int) -> Node {
+        precondition(i >= 0 && i < storage.nodeCount, "JSON node index out of range")
+        return storage.nodes[i]
+    }
+
+    /// Parses a complete JSON document (strict RFC 8259; see `JSONParser`). `context` names it in errors.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, context: String = "JSON") throws -> JSONDocument {
+        var p = JSONParser(bytes, context: context)
+        do {
+            try p.parseDocument()
+        } catch {
+            p.out.deallocate()
+            p.nodes.deallocate()
+            throw error
+        }
+        return JSONDocument(storage: Storage(nodes: p.nodes, nodeCount: p.nodeCount, text: p.out), context: context)
+    }
+
+    public static func parse(_ bytes: [UInt8], context: String = "JSON") throws -> JSONDocument {
+        try bytes.withUnsafeBytes { try parse($0, context: context) }
+    }
+
+    public func kind(_ i: Int) -> Kind { node(i).kind }
+
+    /// "object", "string", ... as in `JSONValue.typeName`.
+    public func typeName(_ i: Int) -> String {
+        switch node(i).kind {
+        case .null: return "null"
+        case .bool: return "boolean"
+        case .int, .number: return "number"
+        case .string: return "string"
+        case .array: return "array"
+        case .object: return "object"
+        }
+    }
+
+    /// Elements of an array, members of an object (a repeated key counts each time), 0 otherwise.
+    public func count(_ i: Int) -> Int {
+        let n = node(i)
+        return n.kind == .array || n.kind == .object ? Int(n.count) : 0
+    }
+
+    /// Calls `body` with each element of an array, in order (nothing for other kinds).
+    public func forEachElement(_ i: Int, _ body: (Int) throws -> Void) rethrows {
+        guard node(i).kind == .array else { return }
+        var c = i + 1
+        let end = Int(node(i).end)
+        while c < end {
+            try body(c)
+            c = Int(node(c).end)
+        }
+    }
+
+    /// Calls `body` with the key and value nodes of each member of an object, in document order and
+    /// including every occurrence of a repeated key (nothing for other kinds).
+    public func forEachMember(_ i: Int, _ body: (_ key: Int, _ value: Int) throws -> Void) rethrows {
+        guard node(i).kind == .object else { return }
+        var c = i + 1
+        let end = Int(node(i).end)
+        while c < end {
+            try body(c, c + 1)
+            c = Int(node(c + 1).end)
+        }
+    }
+
+    /// The value of member `key` of an object: the last one when the key repeats, as in `value(_:)`;
+    /// nil for a missing key or a non-object.
+    public func member(_ i: Int, _ key: String) -> Int? {
+        var found: Int? = nil
+        var key = key
+        key.withUTF8 { k in
+            forEachMember(i) { kn, vn in
+                if withStringBytes(kn, { $0.elementsEqual(k) }) { found = vn }
+            }
+        }
+        return found
+    }
+
+    /// The decoded bytes of a string node (valid UTF-8); an empty buffer for other kinds.
+    public func withStringBytes<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        let n = node(i)
+        guard n.kind == .string else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeBufferPointer(start: storage.text + Int(n.payload), count: Int(n.count)))
+    }
+
+    /// A number node as an exact integer, as `JSONValue.int` (nil for other kinds).
+    public func int(_ i: Int) -> Int64? {
+        let n = node(i)
+        switch n.kind {
+        case .int: return n.payload
+        case .number: return leaf(n, i).int
+        default: return nil
+        }
+    }
+
+    /// A string node's bytes as an array (nil for other kinds).
+    public func bytes(_ i: Int) -> [UInt8]? {
+        node(i).kind == .string ? withStringBytes(i) { Array($0) } : nil
+    }
+
+    public func string(_ i: Int) -> String? {
+        node(i).kind == .string ? withStringBytes(i) { String(decoding: $0, as: UTF8.self) } : nil
+    }
+
+    /// A leaf node as a value (containers: empty).
+    private func leaf(_ n: Node, _ i: Int) -> JSONValue {
+        switch n.kind {
+        case .null: return .null
+        case .bool: return .bool(n.flag)
+        case .int: return .int(n.payload)
+        case .number: return .number(Double(bitPattern: UInt64(bitPattern: n.payload)))
+        case .string: return .string(string(i)!)
+        case .array: return .array([])
+        case .object: return .object([])
+        }
+    }
+
+    /// Node `i` and its contents as a `JSONValue` (an object's repeated key keeps its first position
+    /// and its last value). Built without recursion, so any nesting the parser accepted is fine.
+    public func value(_ i: Int) -> JSONValue {
+        var stack: [JSONParser.Frame] = []
+        var idx = i
+        outer: while true {
+            let node = self.node(idx)
+            var v: JSONValue
+            if (node.kind == .array || node.kind == .object) && Int(node.end) > idx + 1 {
+                var f = JSONParser.Frame(isObject: node.kind == .object)
+                f.end = Int(node.end)
+                idx += 1
+                if f.isObject {
+                    f.key = string(idx)!
+                    idx += 1
+                }
+                stack.append(f)
+                continue outer
+            }
+            v = leaf(node, idx)
+            idx = Int(node.end)
+            while let top = stack.indices.last {
+                if stack[top].isObject { stack[top].addMember(v) } else { stack[top].items.append(v) }
+                if idx < stack[top].end {
+                    if stack[top].isObject {
+                        stack[top].key = string(idx)!
+                        idx += 1
+                    }
+                    continue outer
+                }
+                let f = stack.removeLast()
+                v = f.isObject ? .object(f.members) : .array(f.items)
+            }
+            return v
+        }
+    }
+
+    /// An object without the members named in `omitting` (the rest as in `value(_:)`): for reading a
+    /// document's large parts through the node accessors and its small parts as values.
+    public func value(_ i: Int, omitting: Set<String>) -> JSONValue {
+        guard node(i).kind == .object else { return value(i) }
+        var f = JSONParser.Frame(isObject: true)
+        forEachMember(i) { k, v in
+            let key = string(k)!
+            if omitting.contains(key) { return }
+            f.key = key
+            f.addMember(value(v))
+        }
+        return .object(f.members)
+    }
+}
+
+/// Strict, non-recursive RFC 8259 parser into a `JSONDocument`. Nesting is bounded by
+/// `Limits.maxJSONDepth` with an explicit stack; input size, string length and number length are
+/// bounded; every error names a byte offset. Runs in time linear in the input.
 struct JSONParser {
-    let base: UnsafeRawPointer?
+    let base: UnsafePointer<UInt8>
     let n: Int
     let context: String
     var pos = 0
-    /// Reused buffer for string contents.
-    var scratch: [UInt8] = []
+    let maxStringBytes = Int(Limits.maxStringBytes)
+    /// Decoded string contents, handed to the document at the end. A string never decodes to more bytes
+    /// than it takes in the input, so `n` bytes are enough and writes need no checks.
+    let out: UnsafeMutablePointer<UInt8>
+    var outCount = 0
+    /// The nodes, handed to the document at the end.
+    var nodes: UnsafeMutablePointer<JSONDocument.Node>
+    var nodeCount = 0
+    var nodeCapacity: Int
+
+    private static let empty: UnsafeMutablePointer<UInt8> = .allocate(capacity: 8)
 
     init(_ bytes: UnsafeRawBufferPointer, context: String) {
-        self.base = bytes.baseAddress
+        self.base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(JSONParser.empty)
         self.n = bytes.count
         self.context = context
+        self.out = .allocate(capacity: bytes.count + 8)
+        // Typical documents have a node per ~16 bytes.
+        nodeCapacity = min(bytes.count / 16, 1 << 22) + 16
+        nodes = .allocate(capacity: nodeCapacity)
     }
 
     func fail(_ msg: String, at offset: Int? = nil) -> MIIError {
@@ -134,10 +361,12 @@ struct JSONParser {
     }
 
     @inline(__always)
-    func byte(_ i: Int) -> UInt8 { base!.load(fromByteOffset: i, as: UInt8.self) }
+    func byte(_ i: Int) -> UInt8 { base[i] }
 
     @inline(__always)
     mutating func skipWhitespace() {
+        // Indentation 8 bytes at a time.
+        while n - pos >= 8 && UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self) == 0x2020_2020_2020_2020 { pos += 8 }
         while pos < n {
             let c = byte(pos)
             if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { pos += 1 } else { break }
@@ -149,6 +378,7 @@ struct JSONParser {
         return "byte 0x" + String(c, radix: 16)
     }
 
+    /// A container being built into a `JSONValue` (by `JSONDocument.value`).
     struct Frame {
         var isObject: Bool
         var items: [JSONValue] = []
@@ -156,6 +386,8 @@ struct JSONParser {
         /// Key -> member position, built once an object has more than a few members.
         var index: [String: Int]? = nil
         var key: String = ""
+        /// Index of the node after the container.
+        var end = 0
 
         mutating func addMember(_ v: JSONValue) {
             if let idx = index {
@@ -174,21 +406,37 @@ struct JSONParser {
         }
     }
 
-    mutating func parseDocument() throws -> JSONValue {
+    @inline(__always)
+    mutating func append(_ node: JSONDocument.Node) {
+        if nodeCount == nodeCapacity {
+            let bigger = UnsafeMutablePointer<JSONDocument.Node>.allocate(capacity: nodeCapacity * 2)
+            bigger.moveInitialize(from: nodes, count: nodeCount)
+            nodes.deallocate()
+            nodes = bigger
+            nodeCapacity *= 2
+        }
+        (nodes + nodeCount).initialize(to: node)
+        nodeCount += 1
+        // Nodes end after themselves; containers are updated when they close.
+        nodes[nodeCount - 1].end = Int32(nodeCount)
+    }
+
+    mutating func parseDocument() throws {
         if n > Limits.maxJSONBytes {
             throw MIIError.format("\(context): document of \(n) bytes is above the limit of \(Limits.maxJSONBytes) bytes")
         }
         if n >= 3 && byte(0) == 0xEF && byte(1) == 0xBB && byte(2) == 0xBF {
             throw fail("byte order mark is not allowed", at: 0)
         }
-        var stack: [Frame] = []
+        // Typical documents have a node per ~16 bytes and half of their bytes in strings.
+        // Open containers: their node indices.
+        var stack: [Int] = []
         outer: while true {
             // Parse one value (or open a container).
             skipWhitespace()
             guard pos < n else {
                 throw fail(stack.isEmpty && pos == 0 ? "empty document" : "unexpected end of input, expected a value")
             }
-            var value: JSONValue
             let c = byte(pos)
             switch c {
             case UInt8(ascii: "{"), UInt8(ascii: "["):
@@ -197,86 +445,72 @@ struct JSONParser {
                 }
                 pos += 1
                 skipWhitespace()
-                if c == UInt8(ascii: "[") {
-                    if pos < n && byte(pos) == UInt8(ascii: "]") {
-                        pos += 1
-                        value = .array([])
-                    } else {
-                        stack.append(Frame(isObject: false))
-                        continue outer
-                    }
+                let isArray = c == UInt8(ascii: "[")
+                append(JSONDocument.Node(kind: isArray ? .array : .object))
+                if pos < n && byte(pos) == (isArray ? UInt8(ascii: "]") : UInt8(ascii: "}")) {
+                    pos += 1
                 } else {
-                    if pos < n && byte(pos) == UInt8(ascii: "}") {
-                        pos += 1
-                        value = .object([])
-                    } else {
-                        var f = Frame(isObject: true)
-                        f.key = try parseKey()
-                        stack.append(f)
-                        continue outer
-                    }
+                    stack.append(nodeCount - 1)
+                    if !isArray { try parseKey() }
+                    continue outer
                 }
             case UInt8(ascii: "\""):
-                value = .string(try parseString())
+                try parseString()
             case UInt8(ascii: "t"):
-                try literal("true"); value = .bool(true)
+                try literal("true"); append(JSONDocument.Node(kind: .bool, flag: true))
             case UInt8(ascii: "f"):
-                try literal("false"); value = .bool(false)
+                try literal("false"); append(JSONDocument.Node(kind: .bool, flag: false))
             case UInt8(ascii: "n"):
-                try literal("null"); value = .null
+                try literal("null"); append(JSONDocument.Node(kind: .null))
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                value = try parseNumber()
+                append(try parseNumber())
             default:
                 throw fail("unexpected \(describe(c)), expected a value")
             }
-            // Attach the finished value to the enclosing containers, closing them as they end.
-            while true {
-                guard !stack.isEmpty else {
-                    skipWhitespace()
-                    if pos < n { throw fail("unexpected \(describe(byte(pos))) after the document") }
-                    return value
-                }
-                let top = stack.count - 1
-                if stack[top].isObject { stack[top].addMember(value) } else { stack[top].items.append(value) }
+            // A value ended: count it in the enclosing containers, closing them as they end.
+            while let top = stack.last {
+                nodes[top].count += 1
                 skipWhitespace()
+                let isObject = nodes[top].kind == .object
                 guard pos < n else {
-                    throw fail(stack[top].isObject ? "unexpected end of input, expected ',' or '}'"
-                                                   : "unexpected end of input, expected ',' or ']'")
+                    throw fail(isObject ? "unexpected end of input, expected ',' or '}'"
+                                        : "unexpected end of input, expected ',' or ']'")
                 }
                 let d = byte(pos)
                 if d == UInt8(ascii: ",") {
                     pos += 1
-                    if stack[top].isObject {
+                    if isObject {
                         skipWhitespace()
-                        stack[top].key = try parseKey()
+                        try parseKey()
                     }
                     continue outer
                 }
-                if stack[top].isObject {
+                if isObject {
                     guard d == UInt8(ascii: "}") else { throw fail("unexpected \(describe(d)), expected ',' or '}'") }
-                    pos += 1
-                    value = .object(stack.removeLast().members)
                 } else {
                     guard d == UInt8(ascii: "]") else { throw fail("unexpected \(describe(d)), expected ',' or ']'") }
-                    pos += 1
-                    value = .array(stack.removeLast().items)
                 }
+                pos += 1
+                nodes[top].end = Int32(nodeCount)
+                stack.removeLast()
             }
+            skipWhitespace()
+            if pos < n { throw fail("unexpected \(describe(byte(pos))) after the document") }
+            return
         }
     }
 
     /// `"key"` followed by `:` (whitespace allowed around the colon); leaves `pos` at the value.
-    mutating func parseKey() throws -> String {
+    mutating func parseKey() throws {
         guard pos < n else { throw fail("unexpected end of input, expected an object key") }
         guard byte(pos) == UInt8(ascii: "\"") else {
             throw fail("unexpected \(describe(byte(pos))), expected an object key (a string)")
         }
-        let key = try parseString()
+        try parseString()
         skipWhitespace()
         guard pos < n else { throw fail("unexpected end of input, expected ':'") }
         guard byte(pos) == UInt8(ascii: ":") else { throw fail("unexpected \(describe(byte(pos))), expected ':'") }
         pos += 1
-        return key
     }
 
     mutating func literal(_ word: StaticString) throws {
@@ -292,7 +526,8 @@ struct JSONParser {
     @inline(__always)
     func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
 
-    mutating func parseNumber() throws -> JSONValue {
+    /// A number node (an `.int` when the literal is an integer that fits, else a `.number`).
+    mutating func parseNumber() throws -> JSONDocument.Node {
         let start = pos
         var negative = false
         if byte(pos) == UInt8(ascii: "-") {
@@ -335,15 +570,15 @@ struct JSONParser {
             throw fail("number literal longer than \(Limits.maxJSONNumberBytes) bytes", at: start)
         }
         if integral && !overflow {
-            if negative { return .int(acc) }
-            if acc != Int64.min { return .int(-acc) }
+            if negative { return JSONDocument.Node(kind: .int, payload: acc) }
+            if acc != Int64.min { return JSONDocument.Node(kind: .int, payload: -acc) }
         }
         // Correctly rounded, locale-independent conversion (the standard library uses strtod_l with
         // the C locale). The literal has already been checked against the JSON grammar.
-        let text = String(decoding: UnsafeRawBufferPointer(start: base! + start, count: pos - start), as: UTF8.self)
+        let text = String(decoding: UnsafeRawBufferPointer(start: UnsafeRawPointer(base + start), count: pos - start), as: UTF8.self)
         guard let d = Double(text) else { throw fail("invalid number", at: start) }
         if !d.isFinite { throw fail("number \(text.prefix(40)) is out of the range of a double", at: start) }
-        return .number(d)
+        return JSONDocument.Node(kind: .number, payload: Int64(bitPattern: d.bitPattern))
     }
 
     mutating func hex4() throws -> UInt32 {
@@ -365,21 +600,27 @@ struct JSONParser {
     }
 
     @inline(__always)
+    mutating func emit(_ b: UInt8) {
+        out[outCount] = b
+        outCount += 1
+    }
+
+    @inline(__always)
     mutating func appendScalar(_ v: UInt32) {
         if v < 0x80 {
-            scratch.append(UInt8(v))
+            emit(UInt8(v))
         } else if v < 0x800 {
-            scratch.append(UInt8(0xC0 | (v >> 6)))
-            scratch.append(UInt8(0x80 | (v & 0x3F)))
+            emit(UInt8(0xC0 | (v >> 6)))
+            emit(UInt8(0x80 | (v & 0x3F)))
         } else if v < 0x10000 {
-            scratch.append(UInt8(0xE0 | (v >> 12)))
-            scratch.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
-            scratch.append(UInt8(0x80 | (v & 0x3F)))
+            emit(UInt8(0xE0 | (v >> 12)))
+            emit(UInt8(0x80 | ((v >> 6) & 0x3F)))
+            emit(UInt8(0x80 | (v & 0x3F)))
         } else {
-            scratch.append(UInt8(0xF0 | (v >> 18)))
-            scratch.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
-            scratch.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
-            scratch.append(UInt8(0x80 | (v & 0x3F)))
+            emit(UInt8(0xF0 | (v >> 18)))
+            emit(UInt8(0x80 | ((v >> 12) & 0x3F)))
+            emit(UInt8(0x80 | ((v >> 6) & 0x3F)))
+            emit(UInt8(0x80 | (v & 0x3F)))
         }
     }
 
@@ -401,15 +642,34 @@ struct JSONParser {
         }
     }
 
-    /// A string starting at the opening quote; leaves `pos` after the closing quote.
-    mutating func parseString() throws -> String {
+    /// A string starting at the opening quote, decoded into the document's text and appended as a node;
+    /// leaves `pos` after the closing quote.
+    mutating func parseString() throws {
         let start = pos
         pos += 1
-        scratch.removeAll(keepingCapacity: true)
-        let maxBytes = Int(Limits.maxStringBytes)
+        let offset = outCount
+        let maxBytes = maxStringBytes
         while true {
+            // A run of bytes that stand for themselves, copied as they are scanned.
+            while pos < n {
+                let c = base[pos]
+                if c < 0x20 || c == 0x22 || c == 0x5C { break }
+                if c >= 0x80 {
+                    // Two-byte sequences (U+0080-U+07FF: byte-level BPE's Ġ, Latin, Cyrillic...) here,
+                    // longer ones below.
+                    guard c >= 0xC2 && c <= 0xDF && n - pos >= 2 && base[pos + 1] & 0xC0 == 0x80 else { break }
+                    out[outCount] = c
+                    out[outCount + 1] = base[pos + 1]
+                    outCount += 2
+                    pos += 2
+                    continue
+                }
+                out[outCount] = c
+                outCount += 1
+                pos += 1
+            }
             guard pos < n else { throw fail("unterminated string", at: start) }
-            if scratch.count > maxBytes {
+            if outCount - offset > maxBytes {
                 throw fail("string longer than \(maxBytes) bytes", at: start)
             }
             let c = byte(pos)
@@ -426,14 +686,14 @@ struct JSONParser {
                 let e = byte(pos)
                 pos += 1
                 switch e {
-                case UInt8(ascii: "\""): scratch.append(0x22)
-                case UInt8(ascii: "\\"): scratch.append(0x5C)
-                case UInt8(ascii: "/"): scratch.append(0x2F)
-                case UInt8(ascii: "b"): scratch.append(0x08)
-                case UInt8(ascii: "f"): scratch.append(0x0C)
-                case UInt8(ascii: "n"): scratch.append(0x0A)
-                case UInt8(ascii: "r"): scratch.append(0x0D)
-                case UInt8(ascii: "t"): scratch.append(0x09)
+                case UInt8(ascii: "\""): emit(0x22)
+                case UInt8(ascii: "\\"): emit(0x5C)
+                case UInt8(ascii: "/"): emit(0x2F)
+                case UInt8(ascii: "b"): emit(0x08)
+                case UInt8(ascii: "f"): emit(0x0C)
+                case UInt8(ascii: "n"): emit(0x0A)
+                case UInt8(ascii: "r"): emit(0x0D)
+                case UInt8(ascii: "t"): emit(0x09)
                 case UInt8(ascii: "u"):
                     let escStart = pos - 2
                     let u = try hex4()
@@ -457,20 +717,16 @@ struct JSONParser {
                 }
                 continue
             }
-            if c < 0x80 {
-                scratch.append(c)
-                pos += 1
-                continue
-            }
             let len = utf8Length(c)
             if len == 0 { throw fail("invalid UTF-8 in a string") }
-            for i in 0..<len { scratch.append(byte(pos + i)) }
+            for k in 0..<len { emit(base[pos + k]) }
             pos += len
         }
-        if scratch.count > maxBytes {
+        let length = outCount - offset
+        if length > maxBytes {
             throw fail("string longer than \(maxBytes) bytes", at: start)
         }
         // The bytes were validated above (escapes only produce valid scalars).
-        return String(decoding: scratch, as: UTF8.self)
+        append(JSONDocument.Node(kind: .string, count: Int32(length), payload: Int64(offset)))
     }
 }

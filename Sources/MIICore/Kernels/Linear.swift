@@ -33,10 +33,11 @@ let gemmMinTokens = 32
 /// Tokens per pass of the row kernel, so that their activations stay in cache while all rows go by.
 let rowKernelTokens = 64
 
-/// Makes OpenBLAS compute on the calling thread only: the engine runs its own pool, and OpenBLAS's
-/// threads on top of it would oversubscribe the cores.
+/// Makes OpenBLAS compute on the calling thread only and stops its idle threads: the engine runs its own
+/// pool, and OpenBLAS's threads on top of it would oversubscribe the cores (see COpenBLAS/shim.h).
+/// Done when the first model loads.
 let configureOpenBLASOnce: Void = {
-    openblas_set_num_threads(1)
+    mii_openblas_single_thread()
 }()
 
 /// A buffer that grows to the largest size asked for and keeps it.

@@ -73,6 +73,7 @@ public final class Model: @unchecked Sendable {
 
     /// Loads a Hugging Face folder.
     public init(folder f: HFFolder, options: ModelOptions = ModelOptions()) throws {
+        _ = configureOpenBLASOnce  // before anything else: its idle threads spin (COpenBLAS/shim.h)
         if options.threads < 0 || options.threads > 1024 {
             throw MIIError.argument("threads must be in 0...1024 (got \(options.threads))")
         }
@@ -130,6 +131,7 @@ public final class Model: @unchecked Sendable {
 
     /// Loads a GGUF model from an already opened file (a mapping, or an in-memory copy for fuzzing).
     public init(file: MappedFile, options: ModelOptions = ModelOptions()) throws {
+        _ = configureOpenBLASOnce  // before anything else: its idle threads spin (COpenBLAS/shim.h)
         if options.threads < 0 || options.threads > 1024 {
             throw MIIError.argument("threads must be in 0...1024 (got \(options.threads))")
         }

@@ -133,13 +133,13 @@ public final class Tokenizer: @unchecked Sendable {
         var bytes: [UInt8] = []
         var starts: [Int] = [0]
         starts.reserveCapacity(vocab.count + 1)
-        for id in 0..<vocab.count {
-            if let hf {
-                hf.renderPiece(id: id, vocab: vocab, attr: attrs[id], into: &bytes)
-            } else {
+        if let hf {
+            hf.renderPieces(vocab: vocab, into: &bytes, starts: &starts)
+        } else {
+            for id in 0..<vocab.count {
                 Tokenizer.renderPiece(id: id, byteLevel: !escapeWhitespace, vocab: vocab, attr: attrs[id], into: &bytes)
+                starts.append(bytes.count)
             }
-            starts.append(bytes.count)
         }
         self.pieceBytes = bytes
         self.pieceStarts = starts

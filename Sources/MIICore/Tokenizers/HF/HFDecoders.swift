@@ -131,23 +131,26 @@ indirect enum HFDecoder {
 
     /// Byte-level characters back to bytes; a token with other characters stays as its UTF-8 text.
     static func unmapByteLevel(_ t: [UInt8], into out: inout [UInt8]) {
+        t.withUnsafeBufferPointer { unmapByteLevel($0, into: &out) }
+    }
+
+    static func unmapByteLevel(_ t: ArraySlice<UInt8>, into out: inout [UInt8]) {
+        t.withUnsafeBufferPointer { unmapByteLevel($0, into: &out) }
+    }
+
+    static func unmapByteLevel(_ b: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         let mark = out.count
-        let ok: Bool = t.withUnsafeBufferPointer { b in
-            var i = 0
-            while i < b.count {
-                let (c, len) = UTF8Util.decodeOne(b, at: i)
-                i += len
-                if c < 0x144, ByteLevel.scalarToByte[Int(c)] >= 0 {
-                    out.append(UInt8(ByteLevel.scalarToByte[Int(c)]))
-                } else {
-                    return false
-                }
+        var i = 0
+        while i < b.count {
+            let (c, len) = UTF8Util.decodeOne(b, at: i)
+            i += len
+            if c < 0x144, ByteLevel.scalarToByte[Int(c)] >= 0 {
+                out.append(UInt8(ByteLevel.scalarToByte[Int(c)]))
+            } else {
+                out.removeSubrange(mark...)
+                out.append(contentsOf: b)
+                return
             }
-            return true
-        }
-        if !ok {
-            out.removeSubrange(mark...)
-            out.append(contentsOf: t)
         }
     }
 

@@ -128,12 +128,19 @@ struct HFPipeline: @unchecked Sendable {
     }
 
     /// The bytes of one token in a stream: added tokens as their text, others through the decoder.
-    func renderPiece(id: Int, vocab: TokenTextTable, attr: UInt16, into out: inout [UInt8]) {
-        let text = Array(vocab.text(id))
-        if addedIds.contains(Int32(id)) || decoder == nil {
-            out.append(contentsOf: text)
-        } else if let decoder {
-            out.append(contentsOf: decoder.renderPiece(text))
+    /// The text of every token as the decoder renders it on its own, one after another into `out`, with
+    /// each token's end appended to `starts`.
+    func renderPieces(vocab: TokenTextTable, into out: inout [UInt8], starts: inout [Int]) {
+        for id in 0..<vocab.count {
+            let text = vocab.text(id)
+            if addedIds.contains(Int32(id)) || decoder == nil {
+                out.append(contentsOf: text)
+            } else if case .byteLevel? = decoder {
+                HFDecoder.unmapByteLevel(text, into: &out)
+            } else if let decoder {
+                out.append(contentsOf: decoder.renderPiece(Array(text)))
+            }
+            starts.append(out.count)
         }
     }
 

@@ -5,6 +5,34 @@
 private func fail(_ m: String) -> MIIError { MIIError.format("tokenizer.json: \(m)") }
 private func unsupported(_ m: String) -> MIIError { MIIError.unsupported("tokenizer.json: \(m)") }
 
+/// Token texts by id while tokenizer.json is read: the model's are strings of the parsed document, read
+/// in place (no array per token); added tokens and normalized contents have bytes of their own.
+private struct HFTokenTexts: ByteStringList {
+    enum Text { case missing, node(Int), own([UInt8]) }
+    let doc: JSONDocument
+    var items: [Text] = []
+
+    init(doc: JSONDocument) { self.doc = doc }
+
+    var count: Int { items.count }
+
+    func withBytes<R>(of t: Text, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        switch t {
+        case .missing: return try body(UnsafeBufferPointer(start: nil, count: 0))
+        case .node(let k): return try doc.withStringBytes(k, body)
+        case .own(let b): return try b.withUnsafeBufferPointer(body)
+        }
+    }
+
+    func withBytes<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try withBytes(of: items[i], body)
+    }
+
+    func isMissing(_ i: Int) -> Bool { if case .missing = items[i] { return true } else { return false } }
+    func bytes(_ i: Int) -> [UInt8] { withBytes(i) { Array($0) } }
+    func string(of t: Text) -> String { withBytes(of: t) { String(decoding: $0, as: UTF8.self) } }
+}
+
 private extension JSONValue {
     func str(_ key: String, _ ctx: String) throws -> String {
         guard let v = self[key] else { throw fail("\(ctx): '\(key)' is missing") }
@@ -307,8 +335,11 @@ extension Tokenizer {
     public static func fromHuggingFace(tokenizerJSON: [UInt8], tokenizerConfigJSON: [UInt8]?,
                                        chatTemplateFile: [UInt8]? = nil) throws -> Tokenizer {
         if tokenizerJSON.count > Limits.maxJSONBytes { throw fail("\(tokenizerJSON.count) bytes, above the limit") }
-        let root = try JSONValue.parse(tokenizerJSON, context: "tokenizer.json")
-        guard root.object != nil else { throw fail("the document is a \(root.typeName), not an object") }
+        // The model's vocabulary and merges (~100k strings) are read from the parsed document directly;
+        // everything else as JSONValues.
+        let doc = try JSONDocument.parse(tokenizerJSON, context: "tokenizer.json")
+        guard doc.kind(doc.root) == .object else { throw fail("the document is a \(doc.typeName(doc.root)), not an object") }
+        let root = doc.value(doc.root, omitting: ["model"])
         var config: JSONValue? = nil
         if let c = tokenizerConfigJSON {
             let v = try JSONValue.parse(c, context: "tokenizer_config.json")
@@ -317,60 +348,73 @@ extension Tokenizer {
         }
 
         // Model vocabulary.
-        guard let model = root["model"], model.object != nil else { throw fail("'model' is missing or not an object") }
+        guard let modelNode = doc.member(doc.root, "model"), doc.kind(modelNode) == .object else {
+            throw fail("'model' is missing or not an object")
+        }
+        let model = doc.value(modelNode, omitting: ["vocab", "merges"])
+        let vocabNode = doc.member(modelNode, "vocab"), mergesNode = doc.member(modelNode, "merges")
         var modelType = try model.optStr("type", "model")
         if modelType == nil {
             // Old files have no type: infer it from the fields.
-            if model["merges"] != nil { modelType = "BPE" }
+            if mergesNode != nil { modelType = "BPE" }
             else if model["continuing_subword_prefix"] != nil && model["max_input_chars_per_word"] != nil { modelType = "WordPiece" }
-            else if model["vocab"]?.array != nil { modelType = "Unigram" }
+            else if let v = vocabNode, doc.kind(v) == .array { modelType = "Unigram" }
         }
         guard let mt = modelType else { throw fail("model has no 'type'") }
-        var texts: [[UInt8]?] = []
+        var texts = HFTokenTexts(doc: doc)
         var scores: [Double] = []
-        func place(_ id: Int64, _ text: String, _ what: String) throws {
-            guard id >= 0 && id < Int64(Limits.maxVocab) else { throw fail("\(what) \(text.debugDescription) has id \(id), outside 0..<\(Limits.maxVocab)") }
-            let b = Array(text.utf8)
-            if b.isEmpty { throw fail("\(what) with id \(id) has an empty text") }
-            if b.count > Limits.maxTokenTextBytes { throw unsupported("\(what) with id \(id) is longer than \(Limits.maxTokenTextBytes) bytes") }
+        func place(_ id: Int64, _ t: HFTokenTexts.Text, _ what: String) throws {
+            let length = texts.withBytes(of: t) { $0.count }
+            guard id >= 0 && id < Int64(Limits.maxVocab) else {
+                throw fail("\(what) \(texts.string(of: t).debugDescription) has id \(id), outside 0..<\(Limits.maxVocab)")
+            }
+            if length == 0 { throw fail("\(what) with id \(id) has an empty text") }
+            if length > Limits.maxTokenTextBytes { throw unsupported("\(what) with id \(id) is longer than \(Limits.maxTokenTextBytes) bytes") }
             let i = Int(id)
-            if i >= texts.count { texts.append(contentsOf: [[UInt8]?](repeating: nil, count: i + 1 - texts.count)) }
-            if let old = texts[i] {
-                if old != b { throw fail("\(what) \(text.debugDescription) has id \(id), already used by \(String(decoding: old, as: UTF8.self).debugDescription)") }
-            } else {
-                texts[i] = b
+            if i >= texts.count { texts.items.append(contentsOf: repeatElement(.missing, count: i + 1 - texts.count)) }
+            if texts.isMissing(i) {
+                texts.items[i] = t
+            } else if !texts.withBytes(i, { old in texts.withBytes(of: t) { old.elementsEqual($0) } }) {
+                throw fail("\(what) \(texts.string(of: t).debugDescription) has id \(id), already used by \(texts.string(of: texts.items[i]).debugDescription)")
             }
         }
         switch mt {
         case "BPE", "WordPiece", "WordLevel":
             if mt == "WordLevel" { throw unsupported("model type 'WordLevel' is not supported") }
-            guard let vocab = model["vocab"] else { throw fail("model has no 'vocab'") }
-            guard let members = vocab.object else { throw fail("model 'vocab' is a \(vocab.typeName), not an object of token: id") }
-            if members.count > Limits.maxVocab { throw fail("\(members.count) tokens, above the limit of \(Limits.maxVocab)") }
-            for (k, v) in members {
-                guard let id = v.int else { throw fail("vocab entry \(k.debugDescription) has a \(v.typeName) id, not an integer") }
-                if id >= 0 && Int(id) < texts.count && texts[Int(id)] != nil {
-                    throw fail("vocab ids are not unique: \(k.debugDescription) has id \(id) like another token")
+            guard let vocab = vocabNode else { throw fail("model has no 'vocab'") }
+            guard doc.kind(vocab) == .object else { throw fail("model 'vocab' is a \(doc.typeName(vocab)), not an object of token: id") }
+            if doc.count(vocab) > Limits.maxVocab { throw fail("\(doc.count(vocab)) tokens, above the limit of \(Limits.maxVocab)") }
+            // A repeated key is a second entry here (two ids for one text: an error below).
+            texts.items.reserveCapacity(doc.count(vocab))
+            try doc.forEachMember(vocab) { k, v in
+                guard let id = doc.int(v) else {
+                    throw fail("vocab entry \(doc.string(k)!.debugDescription) has a \(doc.typeName(v)) id, not an integer")
                 }
-                try place(id, k, "vocab token")
+                if id >= 0 && Int(id) < texts.count && !texts.isMissing(Int(id)) {
+                    throw fail("vocab ids are not unique: \(doc.string(k)!.debugDescription) has id \(id) like another token")
+                }
+                try place(id, .node(k), "vocab token")
             }
         case "Unigram":
-            let list = try model.arr("vocab", "model")
-            if list.count > Limits.maxVocab { throw fail("\(list.count) tokens, above the limit of \(Limits.maxVocab)") }
-            for (i, e) in list.enumerated() {
-                guard let a = e.array, a.count == 2, let s = a[0].string, let sc = a[1].double else {
+            guard let list = vocabNode else { throw fail("model: 'vocab' is missing") }
+            guard doc.kind(list) == .array else { throw fail("model: 'vocab' is a \(doc.typeName(list)), not an array") }
+            if doc.count(list) > Limits.maxVocab { throw fail("\(doc.count(list)) tokens, above the limit of \(Limits.maxVocab)") }
+            var i = 0
+            try doc.forEachElement(list) { e in
+                guard doc.kind(e) == .array, doc.count(e) == 2, doc.kind(e + 1) == .string, let sc = doc.value(e + 2).double else {
                     throw fail("Unigram vocab entry \(i) is not [piece, score]")
                 }
                 guard sc.isFinite else { throw fail("Unigram vocab entry \(i) has a non-finite score") }
-                try place(Int64(i), s, "Unigram piece")
+                try place(Int64(i), .node(e + 1), "Unigram piece")
                 scores.append(sc)
+                i += 1
             }
         default:
             throw unsupported("model type '\(mt)' is not supported (BPE, WordPiece and Unigram are)")
         }
         let modelCount = texts.count
         if modelCount == 0 { throw fail("the model vocabulary is empty") }
-        for i in 0..<modelCount where texts[i] == nil {
+        for i in 0..<modelCount where texts.isMissing(i) {
             throw fail("the model vocabulary has no token with id \(i) (ids must be 0..<\(modelCount))")
         }
 
@@ -384,10 +428,10 @@ extension Tokenizer {
                 guard e.object != nil else { throw fail("\(ctx) is not an object") }
                 guard let id = try e.optInt("id", ctx) else { throw fail("\(ctx) has no id") }
                 let content = try e.str("content", ctx)
-                if id >= 0 && Int(id) < modelCount, let old = texts[Int(id)], old != Array(content.utf8) {
-                    throw fail("\(ctx) \(content.debugDescription) has id \(id), which the model gives to \(String(decoding: old, as: UTF8.self).debugDescription)")
+                if id >= 0 && Int(id) < modelCount, texts.bytes(Int(id)) != Array(content.utf8) {
+                    throw fail("\(ctx) \(content.debugDescription) has id \(id), which the model gives to \(texts.string(of: texts.items[Int(id)]).debugDescription)")
                 }
-                try place(id, content, ctx)
+                try place(id, .own(Array(content.utf8)), ctx)
                 let special = try e.optBool("special", ctx) ?? false
                 added.append(HFAddedToken(id: Int32(id), content: HFChar.scalars(content), special: special,
                                           singleWord: try e.optBool("single_word", ctx) ?? false,
@@ -397,7 +441,7 @@ extension Tokenizer {
             }
         }
         let n = texts.count
-        for i in modelCount..<n where texts[i] == nil {
+        for i in modelCount..<n where texts.isMissing(i) {
             throw fail("no token has id \(i) (added tokens leave a gap after the model vocabulary)")
         }
         // Parsed here already so that added tokens with normalized = true can be named by their
@@ -405,24 +449,24 @@ extension Tokenizer {
         let normalizer = try parseNormalizer(root["normalizer"] ?? .null)
         if let normalizer {
             var used = Set<[UInt8]>()
-            for t in texts { if let t { used.insert(t) } }
+            for i in 0..<n { used.insert(texts.bytes(i)) }
             for t in added where t.normalized && Int(t.id) >= modelCount {
                 let nb = HFChar.utf8(normalizer.apply(t.content))
                 if !nb.isEmpty && !used.contains(nb) {
                     used.insert(nb)
-                    texts[Int(t.id)] = nb
+                    texts.items[Int(t.id)] = .own(nb)
                 }
             }
         }
-        let allTexts = texts.map { String(decoding: $0 ?? [], as: UTF8.self) }
-        for (i, t) in texts.enumerated() where allTexts[i].utf8.count != t?.count {
+        for i in 0..<n where !texts.withBytes(i, UTF8Util.isValid) {
             throw fail("token \(i) is not valid UTF-8")
         }
-        let vocab = try TokenTextTable(texts: allTexts)
+        let vocab = try TokenTextTable(texts: texts)
         var inModel = [Bool](repeating: false, count: n)
         for i in 0..<modelCount { inModel[i] = true }
         func find(_ s: String) -> Int32? { let id = vocab.find(s); return id >= 0 ? id : nil }
-        func findModel(_ s: [UInt8]) -> Int32 { let id = vocab.find(s); return id >= 0 && inModel[Int(id)] ? id : -1 }
+        func findModel(_ s: UnsafeBufferPointer<UInt8>) -> Int32 { let id = vocab.find(s); return id >= 0 && inModel[Int(id)] ? id : -1 }
+        func findModel(_ s: [UInt8]) -> Int32 { s.withUnsafeBufferPointer { findModel($0) } }
 
         // Model.
         var byteTokens = [Int32](repeating: -1, count: 256)
@@ -445,31 +489,40 @@ extension Tokenizer {
             }
             let prefix = Array((try model.optStr("continuing_subword_prefix", "model") ?? "").utf8)
             let suffix = Array((try model.optStr("end_of_word_suffix", "model") ?? "").utf8)
-            let mergesV = try model.arr("merges", "model")
-            if mergesV.count > Limits.maxMerges { throw fail("\(mergesV.count) merges, above the limit") }
-            var table = MergeTable(capacity: mergesV.count)
-            for (rank, m) in mergesV.enumerated() {
-                var a: [UInt8], b: [UInt8]
-                if let s = m.string {
-                    // "a b": split at the first space after the first byte... tokenizers splits at every space
-                    // and requires exactly two parts.
-                    let parts = s.split(separator: " ", omittingEmptySubsequences: false)
-                    guard parts.count == 2 else { throw fail("merge \(rank) \(s.debugDescription) is not two tokens separated by a space") }
-                    a = Array(parts[0].utf8); b = Array(parts[1].utf8)
-                } else if let p = m.array, p.count == 2, let x = p[0].string, let y = p[1].string {
-                    a = Array(x.utf8); b = Array(y.utf8)
-                } else {
-                    throw fail("merge \(rank) is neither \"a b\" nor [a, b]")
-                }
+            guard let merges = mergesNode else { throw fail("model: 'merges' is missing") }
+            guard doc.kind(merges) == .array else { throw fail("model: 'merges' is a \(doc.typeName(merges)), not an array") }
+            if doc.count(merges) > Limits.maxMerges { throw fail("\(doc.count(merges)) merges, above the limit") }
+            var table = MergeTable(capacity: doc.count(merges))
+            var rank = 0
+            // One merge: the token texts a and b, read in place.
+            func merge(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) throws {
                 let ia = findModel(a), ib = findModel(b)
                 if ia < 0 || ib < 0 {
                     throw fail("merge \(rank) refers to a token that is not in the vocabulary (\(String(decoding: ia < 0 ? a : b, as: UTF8.self).debugDescription))")
                 }
-                var joined = a
-                joined.append(contentsOf: (!prefix.isEmpty && b.starts(with: prefix)) ? Array(b[prefix.count...]) : b)
-                let r = findModel(joined)
-                if r < 0 { throw fail("merge \(rank): the merged token \(String(decoding: joined, as: UTF8.self).debugDescription) is not in the vocabulary") }
+                let tail = !prefix.isEmpty && b.starts(with: prefix) ? UnsafeBufferPointer(rebasing: b[prefix.count...]) : b
+                var r = vocab.find(a, followedBy: tail)
+                if r >= 0 && !inModel[Int(r)] { r = -1 }
+                if r < 0 {
+                    throw fail("merge \(rank): the merged token \(String(decoding: Array(a) + Array(tail), as: UTF8.self).debugDescription) is not in the vocabulary")
+                }
                 table.insertReplacing(ia, ib, rank: Int32(rank), result: r)
+            }
+            try doc.forEachElement(merges) { m in
+                if doc.kind(m) == .string {
+                    // "a b": tokenizers splits at every space and requires exactly two parts.
+                    try doc.withStringBytes(m) { s in
+                        guard let sp = s.firstIndex(of: 0x20), !s[(sp + 1)...].contains(0x20) else {
+                            throw fail("merge \(rank) \(String(decoding: s, as: UTF8.self).debugDescription) is not two tokens separated by a space")
+                        }
+                        try merge(UnsafeBufferPointer(rebasing: s[..<sp]), UnsafeBufferPointer(rebasing: s[(sp + 1)...]))
+                    }
+                } else if doc.count(m) == 2 && doc.kind(m) == .array, doc.kind(m + 1) == .string, doc.kind(m + 2) == .string {
+                    try doc.withStringBytes(m + 1) { a in try doc.withStringBytes(m + 2) { b in try merge(a, b) } }
+                } else {
+                    throw fail("merge \(rank) is neither \"a b\" nor [a, b]")
+                }
+                rank += 1
             }
             hfModel = .bpe(HFBPEModel(merges: table, unkId: unkId, fuseUnk: try model.optBool("fuse_unk", "model") ?? false,
                                       byteFallback: byteFallback, ignoreMerges: try model.optBool("ignore_merges", "model") ?? false,
@@ -483,7 +536,7 @@ extension Tokenizer {
             guard maxChars >= 0 else { throw fail("max_input_chars_per_word is negative") }
             hfModel = .wordPiece(WordPieceModel(unkId: id, prefix: Array((try model.optStr("continuing_subword_prefix", "model") ?? "##").utf8),
                                                 maxInputChars: Int(min(maxChars, Int64(Int32.max))),
-                                                tokens: (0..<modelCount).map { texts[$0] ?? [] }))
+                                                tokens: (0..<modelCount).map { texts.bytes($0) }))
         default:  // Unigram
             kind = .unigram
             if let u = try model.optInt("unk_id", "model") {
@@ -491,7 +544,7 @@ extension Tokenizer {
                 unkId = Int32(u)
             }
             byteFallback = try model.optBool("byte_fallback", "model") ?? false
-            hfModel = .unigram(try UnigramModel(tokens: (0..<modelCount).map { texts[$0] ?? [] }, scores: scores, unkId: unkId,
+            hfModel = .unigram(try UnigramModel(tokens: (0..<modelCount).map { texts.bytes($0) }, scores: scores, unkId: unkId,
                                                 byteFallback: byteFallback, byteTokens: byteTokens))
         }
 
