@@ -20,6 +20,9 @@
  *   set *needed to the full size; if capacity is too small they return MII_ERR_BUFFER_TOO_SMALL and
  *   write nothing (call again with a buffer of *needed elements). Text outputs are NUL-terminated and
  *   *needed counts the terminator.
+ * - Process-wide effect: libmii computes with its own threads and calls OpenBLAS (which it links) one
+ *   thread per call. The first model load sets OpenBLAS to one thread (openblas_set_num_threads(1)) and
+ *   stops its idle worker threads, which would otherwise compete with the engine's.
  */
 #ifndef MII_H
 #define MII_H
