@@ -53,20 +53,47 @@ void miik_axpy_f32(float a, const float *x, float *y, int64_t n) {
     axpy_ref(a, x, y, n);
 }
 
-void miik_attend_f32(const float *q, const float *k, const float *v, int64_t stride, int64_t n_keys,
-                     int64_t hd, float scale, float *scores, float *out) {
-    if (n_keys < 1) return;
+float miik_exp_shifted(float *s, int64_t n, float mx) {
 #if MIIK_HAVE_X86
     switch (miik_isa_level_internal()) {
     case MIIK_ISA_AVX512: /* AVX-512 machines run the AVX2 version */
     case MIIK_ISA_AVX2:
-        if (miik_avx2_attend_f32(q, k, v, stride, n_keys, hd, scale, scores, out)) return;
+        return miik_avx2_exp_shifted(s, n, mx);
+    default:
+        break;
+    }
+#endif
+    return miik_exp_shifted_ref(s, n, mx);
+}
+
+void miik_silu_mul(float *g, const float *u, int64_t n) {
+#if MIIK_HAVE_X86
+    switch (miik_isa_level_internal()) {
+    case MIIK_ISA_AVX512:
+    case MIIK_ISA_AVX2:
+        miik_avx2_silu_mul(g, u, n);
+        return;
+    default:
+        break;
+    }
+#endif
+    miik_silu_mul_ref(g, u, n);
+}
+
+void miik_attend_f32(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
+                     int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
+    if (n_keys < 1 || n_q < 1) return;
+#if MIIK_HAVE_X86
+    switch (miik_isa_level_internal()) {
+    case MIIK_ISA_AVX512: /* AVX-512 machines run the AVX2 version */
+    case MIIK_ISA_AVX2:
+        if (miik_avx2_attend_f32(q, n_q, k, v, stride, n_keys, hd, scale, scores, out)) return;
         break;
     default:
         break;
     }
 #endif
-    miik_attend_f32_ref(q, k, v, stride, n_keys, hd, scale, scores, out);
+    miik_attend_f32_ref(q, n_q, k, v, stride, n_keys, hd, scale, scores, out);
 }
 
 void miik_matvec(int type, const void *w, size_t row_bytes, int64_t cols,

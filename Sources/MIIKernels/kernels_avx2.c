@@ -360,40 +360,162 @@ A2 void miik_avx2_axpy_f32(float a, const float *x, float *y, int64_t n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
-/* One query's attention (miik_attend_f32). The weighted sum of values is kept in registers, 32
- * columns at a time, instead of a load and store of the output per key. hd: a multiple of 8. */
-A2 int miik_avx2_attend_f32(const float *q, const float *k, const float *v, int64_t stride, int64_t n_keys,
-                            int64_t hd, float scale, float *scores, float *out) {
-    if (hd % 8 != 0 || n_keys < 1) return 0;
-    float mx = -INFINITY;
-    for (int64_t j = 0; j < n_keys; j++) {
-        const float s = dot_f32(q, k + j * stride, hd) * scale;
-        scores[j] = s;
-        if (s > mx) mx = s;
+/* exp(x) per lane: x = n ln2 + r with |r| <= ln2/2 (ln2 in two parts, so that r is exact), exp(r) by
+ * a degree-7 polynomial (the Cephes coefficients, relative error ~1e-7), times 2^n through the exponent
+ * bits. Inputs are limited to [-87.34, 88] so that 2^n stays a normal float; below -87.34 the result
+ * is 0. NaN passes through (min/max return their second operand when it is NaN). */
+A2I __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);
+    const __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.33654f), _CMP_LT_OQ);
+    x = _mm256_max_ps(_mm256_set1_ps(-87.33654f), x);
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(under, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
+}
+
+A2 float miik_avx2_exp_shifted(float *s, int64_t n, float mx) {
+    const __m256 m = _mm256_set1_ps(mx);
+    __m256 acc = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), m));
+        _mm256_storeu_ps(s + j, e);
+        acc = _mm256_add_ps(acc, e);
     }
-    const __m256 inv = _mm256_set1_ps(1.0f / miik_exp_shifted(scores, n_keys, mx));
-    int64_t c = 0;
-    for (; c + 32 <= hd; c += 32) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-        for (int64_t j = 0; j < n_keys; j++) {
-            const __m256 p = _mm256_set1_ps(scores[j]);
-            const float *vr = v + j * stride + c;
-            a0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr), a0);
-            a1 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr + 8), a1);
-            a2 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr + 16), a2);
-            a3 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr + 24), a3);
+    if (j < n) { /* the tail through a padded copy: -inf gives 0 */
+        float t[8];
+        for (int i = 0; i < 8; i++) t[i] = j + i < n ? s[j + i] : -INFINITY;
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(t), m));
+        _mm256_storeu_ps(t, e);
+        acc = _mm256_add_ps(acc, e);
+        for (int64_t i = 0; j + i < n; i++) s[j + i] = t[i];
+    }
+    return hsum8(acc);
+}
+
+A2I __m256 silu_mul8(__m256 g, __m256 u) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+}
+
+A2 void miik_avx2_silu_mul(float *g, const float *u, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(g + i, silu_mul8(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
+    if (i < n) {
+        float tg[8] = {0}, tu[8] = {0};
+        for (int k = 0; i + k < n; k++) { tg[k] = g[i + k]; tu[k] = u[i + k]; }
+        _mm256_storeu_ps(tg, silu_mul8(_mm256_loadu_ps(tg), _mm256_loadu_ps(tu)));
+        for (int k = 0; i + k < n; k++) g[i + k] = tg[k];
+    }
+}
+
+/* Sums of four vectors' lanes: [sum a, sum b, sum c, sum d]. */
+A2I __m128 hsum8x4(__m256 a, __m256 b, __m256 c, __m256 d) {
+    const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+/* Scores of G <= 3 queries (hd apart) against 4 keys at a time: 12 independent accumulators, each key
+ * chunk loaded once for the G queries. */
+A2I void attend_scores(const float *q, int G, const float *k, int64_t stride, int64_t n_keys, int64_t hd,
+                       float scale, float *scores, float *mx) {
+    const __m128 vs = _mm_set1_ps(scale);
+    __m128 vmx[3] = {_mm_set1_ps(-INFINITY), _mm_set1_ps(-INFINITY), _mm_set1_ps(-INFINITY)};
+    int64_t j = 0;
+    for (; j + 4 <= n_keys; j += 4) {
+        const float *k0 = k + j * stride;
+        __m256 acc[3][4];
+        for (int i = 0; i < 3; i++)
+            for (int t = 0; t < 4; t++) acc[i][t] = _mm256_setzero_ps();
+        for (int64_t c = 0; c < hd; c += 8) {
+            const __m256 x0 = _mm256_loadu_ps(k0 + c), x1 = _mm256_loadu_ps(k0 + stride + c);
+            const __m256 x2 = _mm256_loadu_ps(k0 + 2 * stride + c), x3 = _mm256_loadu_ps(k0 + 3 * stride + c);
+            for (int i = 0; i < G; i++) {
+                const __m256 qv = _mm256_loadu_ps(q + i * hd + c);
+                acc[i][0] = _mm256_fmadd_ps(qv, x0, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(qv, x1, acc[i][1]);
+                acc[i][2] = _mm256_fmadd_ps(qv, x2, acc[i][2]);
+                acc[i][3] = _mm256_fmadd_ps(qv, x3, acc[i][3]);
+            }
         }
-        _mm256_storeu_ps(out + c, _mm256_mul_ps(a0, inv));
-        _mm256_storeu_ps(out + c + 8, _mm256_mul_ps(a1, inv));
-        _mm256_storeu_ps(out + c + 16, _mm256_mul_ps(a2, inv));
-        _mm256_storeu_ps(out + c + 24, _mm256_mul_ps(a3, inv));
+        for (int i = 0; i < G; i++) {
+            const __m128 s4 = _mm_mul_ps(hsum8x4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), vs);
+            _mm_storeu_ps(scores + i * n_keys + j, s4);
+            vmx[i] = _mm_max_ps(vmx[i], s4);
+        }
+    }
+    for (int i = 0; i < G; i++) {
+        __m128 m = _mm_max_ps(vmx[i], _mm_movehl_ps(vmx[i], vmx[i]));
+        m = _mm_max_ss(m, _mm_movehdup_ps(m));
+        mx[i] = _mm_cvtss_f32(m);
+        for (int64_t jj = j; jj < n_keys; jj++) {
+            const float sc = dot_f32(q + i * hd, k + jj * stride, hd) * scale;
+            scores[i * n_keys + jj] = sc;
+            if (sc > mx[i]) mx[i] = sc;
+        }
+    }
+}
+
+/* out_i = (sum_j p_ij v_j) * inv_i for G <= 3 queries, 16 columns at a time (6 accumulators: each
+ * value chunk loaded once for the G queries), then 8. */
+A2I void attend_values(const float *p, int G, const float *v, int64_t stride, int64_t n_keys, int64_t hd,
+                       const float *inv, float *out) {
+    int64_t c = 0;
+    for (; c + 16 <= hd; c += 16) {
+        __m256 a[3][2];
+        for (int i = 0; i < 3; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
+        for (int64_t j = 0; j < n_keys; j++) {
+            const float *vr = v + j * stride + c;
+            const __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8);
+            for (int i = 0; i < G; i++) {
+                const __m256 pj = _mm256_broadcast_ss(p + i * n_keys + j);
+                a[i][0] = _mm256_fmadd_ps(pj, v0, a[i][0]);
+                a[i][1] = _mm256_fmadd_ps(pj, v1, a[i][1]);
+            }
+        }
+        for (int i = 0; i < G; i++) {
+            const __m256 s = _mm256_set1_ps(inv[i]);
+            _mm256_storeu_ps(out + i * hd + c, _mm256_mul_ps(a[i][0], s));
+            _mm256_storeu_ps(out + i * hd + c + 8, _mm256_mul_ps(a[i][1], s));
+        }
     }
     for (; c < hd; c += 8) {
-        __m256 a0 = _mm256_setzero_ps();
-        for (int64_t j = 0; j < n_keys; j++)
-            a0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[j]), _mm256_loadu_ps(v + j * stride + c), a0);
-        _mm256_storeu_ps(out + c, _mm256_mul_ps(a0, inv));
+        __m256 a[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int64_t j = 0; j < n_keys; j++) {
+            const __m256 v0 = _mm256_loadu_ps(v + j * stride + c);
+            for (int i = 0; i < G; i++) a[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + i * n_keys + j), v0, a[i]);
+        }
+        for (int i = 0; i < G; i++) _mm256_storeu_ps(out + i * hd + c, _mm256_mul_ps(a[i], _mm256_set1_ps(inv[i])));
+    }
+}
+
+/* Grouped-query attention (miik_attend_f32): the queries of one key/value head in groups of up to 3,
+ * so that every key and value row is read once per group instead of once per query. */
+A2 int miik_avx2_attend_f32(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
+                            int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
+    if (hd % 8 != 0 || n_keys < 1) return 0;
+    for (int64_t h0 = 0; h0 < n_q; h0 += 3) {
+        const int G = n_q - h0 < 3 ? (int)(n_q - h0) : 3;
+        float *sc = scores + h0 * n_keys;
+        float mx[3], inv[3];
+        /* Constant group sizes, so that the loops over queries unroll into registers. */
+        if (G == 3) attend_scores(q + h0 * hd, 3, k, stride, n_keys, hd, scale, sc, mx);
+        else if (G == 2) attend_scores(q + h0 * hd, 2, k, stride, n_keys, hd, scale, sc, mx);
+        else attend_scores(q + h0 * hd, 1, k, stride, n_keys, hd, scale, sc, mx);
+        for (int i = 0; i < G; i++) inv[i] = 1.0f / miik_avx2_exp_shifted(sc + i * n_keys, n_keys, mx[i]);
+        if (G == 3) attend_values(sc, 3, v, stride, n_keys, hd, inv, out + h0 * hd);
+        else if (G == 2) attend_values(sc, 2, v, stride, n_keys, hd, inv, out + h0 * hd);
+        else attend_values(sc, 1, v, stride, n_keys, hd, inv, out + h0 * hd);
     }
     return 1;
 }

@@ -126,10 +126,10 @@ static inline void miik_q3k_scales(const uint8_t *s, int8_t out[16]) {
 int miik_avx2_dequantize(int type, const void *src, float *dst, int64_t n);
 float miik_avx2_dot_f32(const float *a, const float *b, int64_t n);
 void miik_avx2_axpy_f32(float a, const float *x, float *y, int64_t n);
-/* s[j] = exp(s[j] - mx) for j < n; returns their sum (the softmax denominator; reference.c). */
-float miik_exp_shifted(float *s, int64_t n, float mx);
-int miik_avx2_attend_f32(const float *q, const float *k, const float *v, int64_t stride, int64_t n_keys,
-                         int64_t hd, float scale, float *scores, float *out);
+float miik_avx2_exp_shifted(float *s, int64_t n, float mx);
+void miik_avx2_silu_mul(float *g, const float *u, int64_t n);
+int miik_avx2_attend_f32(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
+                         int64_t n_keys, int64_t hd, float scale, float *scores, float *out);
 int miik_avx2_matvec(int type, const void *w, size_t row_bytes, int64_t cols,
                      const float *x, float *y, int64_t r0, int64_t r1);
 int miik_avx2_matmul(int type, const void *w, size_t row_bytes, int64_t cols,

@@ -197,7 +197,11 @@ float miik_dot_f32_ref(const float *a, const float *b, int64_t n) {
     return s;
 }
 
-float miik_exp_shifted(float *s, int64_t n, float mx) {
+void miik_silu_mul_ref(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+float miik_exp_shifted_ref(float *s, int64_t n, float mx) {
     float sum = 0.0f;
     for (int64_t j = 0; j < n; j++) {
         s[j] = expf(s[j] - mx);
@@ -206,20 +210,27 @@ float miik_exp_shifted(float *s, int64_t n, float mx) {
     return sum;
 }
 
-void miik_attend_f32_ref(const float *q, const float *k, const float *v, int64_t stride, int64_t n_keys,
-                         int64_t hd, float scale, float *scores, float *out) {
+/* One query. */
+static void attend_one_ref(const float *q, const float *k, const float *v, int64_t stride, int64_t n_keys,
+                           int64_t hd, float scale, float *scores, float *out) {
     float mx = -INFINITY;
     for (int64_t j = 0; j < n_keys; j++) {
         const float s = miik_dot_f32_ref(q, k + j * stride, hd) * scale;
         scores[j] = s;
         if (s > mx) mx = s;
     }
-    const float inv = 1.0f / miik_exp_shifted(scores, n_keys, mx);
+    const float inv = 1.0f / miik_exp_shifted_ref(scores, n_keys, mx);
     for (int64_t c = 0; c < hd; c++) out[c] = 0.0f;
     for (int64_t j = 0; j < n_keys; j++) {
         const float p = scores[j] * inv;
         for (int64_t c = 0; c < hd; c++) out[c] += p * v[j * stride + c];
     }
+}
+
+void miik_attend_f32_ref(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
+                         int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
+    for (int64_t i = 0; i < n_q; i++)
+        attend_one_ref(q + i * hd, k, v, stride, n_keys, hd, scale, scores + i * n_keys, out + i * hd);
 }
 
 /* ---- matvec / matmul (precise) --------------------------------------------------------------- */

@@ -126,46 +126,98 @@ final class TypesTests: XCTestCase {
         }
     }
 
-    /// Fused attention of one query (scores, softmax, weighted values) on every ISA level against
-    /// the reference twin and a double-precision computation: head sizes that are and are not
-    /// multiples of 8 and 32, one to 300 keys, rows wider than the head (grouped caches), large
-    /// scores (softmax must subtract the maximum).
+    /// The vectorized exp of softmax (exp_shifted) and of SiLU (silu_mul) on every ISA level against
+    /// the reference twins (libm's expf) and Double: lengths around the 8-lane steps, ordinary values,
+    /// the underflow and overflow ends, and NaN.
+    func testExpAndSiLUAllISAs() {
+        var rng = SplitMix64(seed: 5)
+        for n in [1, 7, 8, 9, 31, 300] {
+            var s = (0..<n).map { _ in rng.float() * 30 - 15 }
+            if n > 8 { s[3] = -200; s[4] = -87.5; s[5] = 87.9 }
+            let mx = s.max()!
+            var ref = s
+            let refSum = ref.withUnsafeMutableBufferPointer { miik_exp_shifted_ref($0.baseAddress!, Int64(n), mx) }
+            let exact = s.map { exp(Double($0 - mx)) }  // of the float difference, as the kernels compute it
+            for j in 0..<n { XCTAssertEqual(Double(ref[j]), exact[j], accuracy: 1e-7 * exact[j] + 1e-38) }
+            forEachISA { _, isa in
+                var got = s + [42]
+                let sum = got.withUnsafeMutableBufferPointer { miik_exp_shifted($0.baseAddress!, Int64(n), mx) }
+                XCTAssertEqual(got[n], 42, "\(isa) n=\(n): wrote past the end")
+                for j in 0..<n {
+                    XCTAssertEqual(Double(got[j]), exact[j], accuracy: 4e-7 * exact[j] + 1e-37, "\(isa) exp n=\(n) j=\(j) x=\(s[j] - mx)")
+                }
+                XCTAssertEqual(Double(sum), Double(refSum), accuracy: 1e-6 * Double(refSum), "\(isa) n=\(n)")
+            }
+
+            var g = (0..<n).map { _ in rng.float() * 20 - 10 }
+            if n > 8 { g[1] = -100; g[2] = 100; g[3] = 0; g[4] = .nan }
+            let u = (0..<n).map { _ in rng.float() * 4 - 2 }
+            let want = (0..<n).map { Double(g[$0]) / (1 + exp(-Double(g[$0]))) * Double(u[$0]) }
+            var gr = g
+            u.withUnsafeBufferPointer { up in gr.withUnsafeMutableBufferPointer { miik_silu_mul_ref($0.baseAddress!, up.baseAddress!, Int64(n)) } }
+            forEachISA { _, isa in
+                var got = g + [42]
+                u.withUnsafeBufferPointer { up in got.withUnsafeMutableBufferPointer { miik_silu_mul($0.baseAddress!, up.baseAddress!, Int64(n)) } }
+                XCTAssertEqual(got[n], 42, "\(isa) n=\(n): wrote past the end")
+                for i in 0..<n {
+                    if want[i].isNaN { XCTAssertTrue(got[i].isNaN && gr[i].isNaN, "\(isa) NaN stays NaN"); continue }
+                    XCTAssertEqual(Double(got[i]), want[i], accuracy: 1e-6 * abs(want[i]) + 1e-30, "\(isa) silu n=\(n) i=\(i) g=\(g[i])")
+                    XCTAssertEqual(Double(gr[i]), want[i], accuracy: 1e-6 * abs(want[i]) + 1e-30, "ref silu n=\(n) i=\(i)")
+                }
+            }
+        }
+    }
+
+    /// Fused attention (scores, softmax, weighted values) of 1 to 5 queries sharing the key/value rows
+    /// (grouped-query attention: the AVX2 kernel takes them 3 at a time) on every ISA level against the
+    /// reference twin and a double-precision computation: head sizes that are and are not multiples of
+    /// 8, 16 and 32, one to 300 keys (and key counts around the kernel's 4-key steps), rows wider than
+    /// the head (grouped caches), large scores (softmax must subtract the maximum).
     func testAttendAllISAs() {
         var rng = SplitMix64(seed: 21)
         for hd in [4, 8, 24, 64, 72, 128] {
-            for nKeys in [1, 2, 7, 33, 300] {
-                let stride = hd * 3 + 5
-                let big: Float = hd == 24 ? 40 : 1
-                let q = (0..<hd).map { _ in rng.float() * big }
-                let k = (0..<(nKeys * stride)).map { _ in rng.float() }
-                let v = (0..<(nKeys * stride)).map { _ in rng.float() }
-                let scale = 1 / Float(hd).squareRoot()
-                // Double-precision reference.
-                var s = (0..<nKeys).map { j in Double(scale) * (0..<hd).reduce(0.0) { $0 + Double(q[$1]) * Double(k[j * stride + $1]) } }
-                let mx = s.max()!
-                s = s.map { exp($0 - mx) }
-                let sum = s.reduce(0, +)
-                let want = (0..<hd).map { c in (0..<nKeys).reduce(0.0) { $0 + s[$1] / sum * Double(v[$1 * stride + c]) } }
-                func run(_ f: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Int64, Int64, Int64, Float,
-                               UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
-                    var scores = [Float](repeating: .nan, count: nKeys)
-                    var out = [Float](repeating: .nan, count: hd + 1)
-                    out[hd] = 42
-                    q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
-                        scores.withUnsafeMutableBufferPointer { sp in out.withUnsafeMutableBufferPointer { op in
-                            f(qp.baseAddress!, kp.baseAddress!, vp.baseAddress!, Int64(stride), Int64(nKeys), Int64(hd), scale,
-                              sp.baseAddress!, op.baseAddress!)
-                        } }
-                    } } }
-                    XCTAssertEqual(out[hd], 42, "hd=\(hd) keys=\(nKeys): wrote past the head")
-                    return Array(out[0..<hd])
-                }
-                let ref = run { miik_attend_f32_ref($0, $1, $2, $3, $4, $5, $6, $7, $8) }
-                for c in 0..<hd { XCTAssertEqual(Double(ref[c]), want[c], accuracy: 2e-5, "ref hd=\(hd) keys=\(nKeys) c=\(c)") }
-                forEachISA { _, isa in
-                    let got = run { miik_attend_f32($0, $1, $2, $3, $4, $5, $6, $7, $8) }
-                    for c in 0..<hd {
-                        XCTAssertEqual(Double(got[c]), want[c], accuracy: 2e-5, "\(isa) hd=\(hd) keys=\(nKeys) c=\(c)")
+            for nKeys in [1, 2, 3, 4, 5, 7, 33, 300] {
+                for nQ in [1, 2, 3, 4, 5] where nQ == 1 || hd == 64 || hd == 24 {
+                    let stride = hd * 3 + 5
+                    let big: Float = hd == 24 ? 40 : 1
+                    let q = (0..<(nQ * hd)).map { _ in rng.float() * big }
+                    let k = (0..<(nKeys * stride)).map { _ in rng.float() }
+                    let v = (0..<(nKeys * stride)).map { _ in rng.float() }
+                    let scale = 1 / Float(hd).squareRoot()
+                    // Double-precision reference, query by query.
+                    var want: [Double] = []
+                    for i in 0..<nQ {
+                        var s = (0..<nKeys).map { j in
+                            Double(scale) * (0..<hd).reduce(0.0) { $0 + Double(q[i * hd + $1]) * Double(k[j * stride + $1]) }
+                        }
+                        let mx = s.max()!
+                        s = s.map { exp($0 - mx) }
+                        let sum = s.reduce(0, +)
+                        want += (0..<hd).map { c in (0..<nKeys).reduce(0.0) { $0 + s[$1] / sum * Double(v[$1 * stride + c]) } }
+                    }
+                    func run(_ f: (UnsafePointer<Float>, Int64, UnsafePointer<Float>, UnsafePointer<Float>, Int64, Int64, Int64,
+                                   Float, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+                        var scores = [Float](repeating: .nan, count: nQ * nKeys)
+                        var out = [Float](repeating: .nan, count: nQ * hd + 1)
+                        out[nQ * hd] = 42
+                        q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
+                            scores.withUnsafeMutableBufferPointer { sp in out.withUnsafeMutableBufferPointer { op in
+                                f(qp.baseAddress!, Int64(nQ), kp.baseAddress!, vp.baseAddress!, Int64(stride), Int64(nKeys), Int64(hd),
+                                  scale, sp.baseAddress!, op.baseAddress!)
+                            } }
+                        } } }
+                        XCTAssertEqual(out[nQ * hd], 42, "hd=\(hd) keys=\(nKeys) queries=\(nQ): wrote past the heads")
+                        return Array(out[0..<(nQ * hd)])
+                    }
+                    let ref = run { miik_attend_f32_ref($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }
+                    for c in 0..<(nQ * hd) {
+                        XCTAssertEqual(Double(ref[c]), want[c], accuracy: 2e-5, "ref hd=\(hd) keys=\(nKeys) queries=\(nQ) c=\(c)")
+                    }
+                    forEachISA { _, isa in
+                        let got = run { miik_attend_f32($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }
+                        for c in 0..<(nQ * hd) {
+                            XCTAssertEqual(Double(got[c]), want[c], accuracy: 2e-5, "\(isa) hd=\(hd) keys=\(nKeys) queries=\(nQ) c=\(c)")
+                        }
                     }
                 }
             }

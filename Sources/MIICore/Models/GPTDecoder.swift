@@ -507,7 +507,7 @@ public final class GPTDecoder: @unchecked Sendable {
         alibiSlopes.withUnsafeBufferPointer { slopes in
             pool.run { ith, nth in
                 let scores = s.scores + ith * s.maxContext
-                for item in ThreadPool.chunk(items, ith, nth) {
+                for item in ThreadPool.interleaved(items, ith, nth) {  // causal cost grows with t
                     let t = item / c.nHead
                     let h = item % c.nHead
                     let q = s.q + t * d + h * hd

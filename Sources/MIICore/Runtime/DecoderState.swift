@@ -22,7 +22,9 @@ final class DecoderState {
     let up: UnsafeMutablePointer<Float>      // [batch, n_ff]
     let ropeCos: UnsafeMutablePointer<Float> // [batch, rope_dims/2]
     let ropeSin: UnsafeMutablePointer<Float> // [batch, rope_dims/2]
-    let scores: UnsafeMutablePointer<Float>  // [threads, max_context]
+    let scores: UnsafeMutablePointer<Float>  // [threads, n_head / n_head_kv, max_context]
+    /// Score floats per thread: one row of max_context per query head of a key/value head.
+    let scoresPerThread: Int
     let scratch: KernelScratch
 
     init(config c: DecoderConfig, maxContext: Int, batch: Int, threads: Int) throws {
@@ -50,7 +52,11 @@ final class DecoderState {
         up = try alloc(batch * c.nFF, "activations")
         ropeCos = try alloc(batch * c.ropeDims / 2, "rope table")
         ropeSin = try alloc(batch * c.ropeDims / 2, "rope table")
-        scores = try alloc(threads * maxContext, "attention scores")
+        let (perThread, o3) = (c.nHead / max(1, c.nHeadKV)).multipliedReportingOverflow(by: maxContext)
+        let (scoreTotal, o4) = perThread.multipliedReportingOverflow(by: threads)
+        if o3 || o4 { throw MIIError.argument("context of \(maxContext) tokens is too large") }
+        scoresPerThread = perThread
+        scores = try alloc(scoreTotal, "attention scores")
         scratch = KernelScratch(threads: threads, floatsPerThread: gemmTileRows * max(c.nEmbd, c.nFF, c.qDim))
     }
 

@@ -37,6 +37,13 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
+    /// Every `nth`-th index of [0, n) from `ith`: for items whose cost grows along the range (causal
+    /// attention over a prompt), where contiguous chunks would leave the last thread most of the work.
+    @inline(__always)
+    public static func interleaved(_ n: Int, _ ith: Int, _ nth: Int) -> StrideTo<Int> {
+        stride(from: ith, to: n, by: max(1, nth))
+    }
+
     /// Splits [0, n) into `nth` contiguous chunks aligned to `align`, returns thread `ith`'s chunk.
     @inline(__always)
     public static func chunk(_ n: Int, _ ith: Int, _ nth: Int, align: Int = 1) -> Range<Int> {

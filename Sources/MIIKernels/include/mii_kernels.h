@@ -79,13 +79,23 @@ void miik_axpy_f32(float a, const float *x, float *y, int64_t n);
 float miik_dot_f32_ref(const float *a, const float *b, int64_t n);
 
 /* ---- Attention (dispatched, with a reference twin) --------------------------------------- */
-/* One query over n_keys >= 1 consecutive cache rows: s_j = scale * (q . k_j), p = softmax(s),
- * out[0..hd) = sum_j p_j v_j, where k_j = k + j * stride and v_j = v + j * stride. `scores` holds at
- * least n_keys floats (overwritten). */
-void miik_attend_f32(const float *q, const float *k, const float *v, int64_t stride, int64_t n_keys,
-                     int64_t hd, float scale, float *scores, float *out);
-void miik_attend_f32_ref(const float *q, const float *k, const float *v, int64_t stride, int64_t n_keys,
-                         int64_t hd, float scale, float *scores, float *out);
+/* s[j] = exp(s[j] - mx) for j < n; returns their sum (a softmax's denominator). The AVX2 version
+ * computes exp with a polynomial (relative error ~1e-7; inputs below -87.3 give 0, above 88 give
+ * exp(88)); NaN stays NaN. */
+float miik_exp_shifted(float *s, int64_t n, float mx);
+float miik_exp_shifted_ref(float *s, int64_t n, float mx);
+/* g[i] = SiLU(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i] (gated MLPs), exp as above. */
+void miik_silu_mul(float *g, const float *u, int64_t n);
+void miik_silu_mul_ref(float *g, const float *u, int64_t n);
+
+/* n_q >= 1 queries (attention heads that share one key/value head: grouped-query attention) over
+ * n_keys >= 1 consecutive cache rows. For query i (q + i * hd): s_j = scale * (q_i . k_j),
+ * p = softmax(s), out[i * hd + c] = sum_j p_j v_j[c] for c < hd, where k_j = k + j * stride and
+ * v_j = v + j * stride. `scores` holds at least n_q * n_keys floats (overwritten). */
+void miik_attend_f32(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
+                     int64_t n_keys, int64_t hd, float scale, float *scores, float *out);
+void miik_attend_f32_ref(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
+                         int64_t n_keys, int64_t hd, float scale, float *scores, float *out);
 
 /* ---- Matrix x vector, precise mode (float32 activations) -------------------------------- */
 /* For r in [r0, r1): y[r] = sum_c W[r][c] * x[c].
