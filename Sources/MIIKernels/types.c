@@ -179,6 +179,10 @@ int miik_force_isa(int isa) {
     return lvl;
 }
 
+int miik_int8_dot_instructions(void) {
+    return miik_isa_level_internal() == MIIK_ISA_AVX512 && miik_vnni_internal();
+}
+
 const char *miik_isa_name(void) {
     switch (miik_isa_level_internal()) {
     case MIIK_ISA_AVX512:

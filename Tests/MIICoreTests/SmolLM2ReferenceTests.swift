@@ -71,11 +71,33 @@ final class SmolLM2ReferenceTests: XCTestCase {
         XCTAssertLessThanOrEqual(meanAbs, 0.01)
     }
 
+    /// Teacher-forced prompts in fast mode. On CPUs without int8 dot instructions (VNNI) prompt
+    /// chunks of 32+ tokens take float activations (Linear.swift), so there this measures the float
+    /// path; the chunked test below keeps the 8-bit multi-token tiles covered everywhere.
     func testFastModeWithinItsThresholds() throws {
         let (top1, meanAbs, maxAbs) = try compare(mode: .fast)
         print("fast: top-1 agreement \(top1), mean |Δ log-prob| \(meanAbs), max \(maxAbs)")
         XCTAssertGreaterThanOrEqual(top1, 0.93)
         XCTAssertLessThanOrEqual(meanAbs, 0.06)
+    }
+
+    /// Fast mode in chunks of 16 tokens (as batched decoding and short prompts run): the 8-bit
+    /// activation tiles for q, gate and up on every CPU, within the same thresholds.
+    func testFastModeShortChunksWithinThresholds() throws {
+        let model = try Self.smol(.fast)
+        let session = try Session(model: model)
+        let (top1, meanAbs, maxAbs) = try Self.compare(vocab: model.vocabSize) { ids in
+            session.reset()
+            var out: [Float] = []
+            for start in stride(from: 0, to: ids.count, by: 16) {
+                out += try session.evaluate(Array(ids[start..<min(ids.count, start + 16)]), allLogits: true)
+            }
+            return out
+        }
+        print("fast, 16-token chunks: top-1 agreement \(top1), mean |Δ log-prob| \(meanAbs), max \(maxAbs)")
+        XCTAssertGreaterThanOrEqual(top1, 0.93)
+        XCTAssertLessThanOrEqual(meanAbs, 0.06)
+        XCTAssertGreaterThan(meanAbs, 1e-4, "16-token chunks should take the 8-bit path, not the float one")
     }
 
     /// The same thresholds for fast mode's single-token steps, which take another path than the

@@ -164,6 +164,10 @@ public struct JSONDocument: Sendable {
 
     /// Parses a complete JSON document (strict RFC 8259; see `JSONParser`). `context` names it in errors.
     public static func parse(_ bytes: UnsafeRawBufferPointer, context: String = "JSON") throws -> JSONDocument {
+        // Before the parser allocates its buffers (sized by the input).
+        if bytes.count > Limits.maxJSONBytes {
+            throw MIIError.format("\(context): document of \(bytes.count) bytes is above the limit of \(Limits.maxJSONBytes) bytes")
+        }
         var p = JSONParser(bytes, context: context)
         do {
             try p.parseDocument()
@@ -409,11 +413,13 @@ struct JSONParser {
     @inline(__always)
     mutating func append(_ node: JSONDocument.Node) {
         if nodeCount == nodeCapacity {
-            let bigger = UnsafeMutablePointer<JSONDocument.Node>.allocate(capacity: nodeCapacity * 2)
+            // Every node takes at least one input byte, so n + 1 nodes are never exceeded.
+            let grown = min(nodeCapacity * 2, n + 16)
+            let bigger = UnsafeMutablePointer<JSONDocument.Node>.allocate(capacity: grown)
             bigger.moveInitialize(from: nodes, count: nodeCount)
             nodes.deallocate()
             nodes = bigger
-            nodeCapacity *= 2
+            nodeCapacity = grown
         }
         (nodes + nodeCount).initialize(to: node)
         nodeCount += 1
@@ -422,13 +428,9 @@ struct JSONParser {
     }
 
     mutating func parseDocument() throws {
-        if n > Limits.maxJSONBytes {
-            throw MIIError.format("\(context): document of \(n) bytes is above the limit of \(Limits.maxJSONBytes) bytes")
-        }
         if n >= 3 && byte(0) == 0xEF && byte(1) == 0xBB && byte(2) == 0xBF {
             throw fail("byte order mark is not allowed", at: 0)
         }
-        // Typical documents have a node per ~16 bytes and half of their bytes in strings.
         // Open containers: their node indices.
         var stack: [Int] = []
         outer: while true {

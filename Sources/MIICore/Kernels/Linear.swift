@@ -30,6 +30,9 @@ let gemmTileRows = 256
 /// 1.05-1.15x faster than sgemm for F32 prompts of 128-512 tokens (bench/RESULTS.md). F16/BF16
 /// were not measured against it and keep sgemm.
 let gemmMinTokens = 32
+/// From this many tokens on (prompt chunks, not batched decoding), fast mode's 8-bit products use the
+/// float tiles instead when the CPU has no int8 dot-product instructions (`Hardware.int8DotInstructions`).
+let fastPromptFloatMinTokens = 32
 /// Tokens per pass of the row kernel, so that their activations stay in cache while all rows go by.
 let rowKernelTokens = 64
 
@@ -101,7 +104,9 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
         }
         return
     }
-    let useQ8 = integerPath && fast == .int8
+    // Prompt chunks take float activations on CPUs without int8 dot instructions: there the float
+    // tiles were faster (Q8_0 ~20%, Q4_1 ~4%, bench/RESULTS.md session 7) and they are exact.
+    let useQ8 = integerPath && fast == .int8 && (n < fastPromptFloatMinTokens || Hardware.int8DotInstructions)
     let halfWeights = w.type == .f16 || w.type == .bf16
     if n >= gemmMinTokens && !useQ8 && halfWeights {
         // Prompt processing: dequantize tiles of rows and multiply with sgemm.
@@ -123,7 +128,7 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
         return
     }
     if useQ8 {
-        // Fast mode computes prompts and decode steps with the same 8-bit activations.
+        // 8-bit activations for decode steps (and prompts where int8 dot instructions make them pay).
         let blocksPerRow = w.cols / 32
         let xq = scratch.q8.get(n * blocksPerRow)
         pool.run { ith, nth in

@@ -10,4 +10,8 @@ public enum Hardware {
 
     /// The kernel set the dispatcher chose, e.g. "avx512+vnni".
     public static var kernelSet: String { String(cString: miik_isa_name()) }
+
+    /// Whether fast mode's 8-bit kernels have int8 dot-product instructions (AVX-512 VNNI). Without
+    /// them (AVX2's two-step maddubs), the float tiles are the faster way through a prompt.
+    public static var int8DotInstructions: Bool { miik_int8_dot_instructions() != 0 }
 }

@@ -56,6 +56,9 @@ int miik_active_isa(void);
 int miik_force_isa(int isa);
 /* Human-readable name of the kernel set in use, e.g. "avx512+vnni". */
 const char *miik_isa_name(void);
+/* 1 when the 8-bit activation kernels use int8 dot-product instructions (AVX-512 VNNI), 0 when they
+ * multiply-add bytes in two steps (AVX2 maddubs) or run the reference. */
+int miik_int8_dot_instructions(void);
 
 /* ---- Conversions ------------------------------------------------------------------------ */
 float miik_fp16_to_fp32(uint16_t h);
