@@ -74,16 +74,20 @@ public indirect enum JSONValue: Sendable, Equatable, CustomStringConvertible {
         return d
     }
 
-    public var typeName: String {
+    public var kind: JSONDocument.Kind {
         switch self {
-        case .null: return "null"
-        case .bool: return "boolean"
-        case .int, .number: return "number"
-        case .string: return "string"
-        case .array: return "array"
-        case .object: return "object"
+        case .null: return .null
+        case .bool: return .bool
+        case .int: return .int
+        case .number: return .number
+        case .string: return .string
+        case .array: return .array
+        case .object: return .object
         }
     }
+
+    /// "object", "string", ... for error messages.
+    public var typeName: String { kind.typeName }
 
     public var description: String {
         switch self {
@@ -118,7 +122,20 @@ public indirect enum JSONValue: Sendable, Equatable, CustomStringConvertible {
 /// element: tokenizer.json has ~150k strings. `value(_:)` builds a `JSONValue` for any part.
 /// Node indices are `Int`s valid for this document only; `root` is the top-level value.
 public struct JSONDocument: Sendable {
-    public enum Kind: UInt8, Sendable { case null, bool, int, number, string, array, object }
+    public enum Kind: UInt8, Sendable {
+        case null, bool, int, number, string, array, object
+
+        public var typeName: String {
+            switch self {
+            case .null: return "null"
+            case .bool: return "boolean"
+            case .int, .number: return "number"
+            case .string: return "string"
+            case .array: return "array"
+            case .object: return "object"
+            }
+        }
+    }
 
     struct Node: Sendable {
         var kind: Kind
@@ -186,16 +203,7 @@ public struct JSONDocument: Sendable {
     public func kind(_ i: Int) -> Kind { node(i).kind }
 
     /// "object", "string", ... as in `JSONValue.typeName`.
-    public func typeName(_ i: Int) -> String {
-        switch node(i).kind {
-        case .null: return "null"
-        case .bool: return "boolean"
-        case .int, .number: return "number"
-        case .string: return "string"
-        case .array: return "array"
-        case .object: return "object"
-        }
-    }
+    public func typeName(_ i: Int) -> String { node(i).kind.typeName }
 
     /// Elements of an array, members of an object (a repeated key counts each time), 0 otherwise.
     public func count(_ i: Int) -> Int {

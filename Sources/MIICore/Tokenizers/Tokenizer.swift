@@ -488,25 +488,7 @@ public final class Tokenizer: @unchecked Sendable {
             } else {
                 // Undo the GPT-2 byte mapping. Unlike llama.cpp (which writes "[UNK_BYTE_0x...]"), a token
                 // with characters outside the mapping is rendered as its UTF-8 text, like Hugging Face.
-                let mark = out.count
-                var ok = true
-                text.withUnsafeBufferPointer { b in
-                    var i = 0
-                    while i < b.count {
-                        let (c, len) = UTF8Util.decodeOne(b, at: i)
-                        i += len
-                        if c < 0x144, ByteLevel.scalarToByte[Int(c)] >= 0 {
-                            out.append(UInt8(ByteLevel.scalarToByte[Int(c)]))
-                        } else {
-                            ok = false
-                            break
-                        }
-                    }
-                }
-                if !ok {
-                    out.removeSubrange(mark...)
-                    out.append(contentsOf: text)
-                }
+                HFDecoder.unmapByteLevel(text, into: &out)
             }
         } else if attr & TokenAttr.byte != 0 {
             if let v = byteValue(text) { out.append(v) }
