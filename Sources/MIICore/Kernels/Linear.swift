@@ -131,9 +131,13 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
         // 8-bit activations for decode steps (and prompts where int8 dot instructions make them pay).
         let blocksPerRow = w.cols / 32
         let xq = scratch.q8.get(n * blocksPerRow)
-        pool.run { ith, nth in
-            let t = ThreadPool.chunk(n, ith, nth)
-            for i in t { miik_quantize_act(x + i * w.cols, xq + i * blocksPerRow, cols) }
+        if n == 1 {  // one token: cheaper than a parallel section
+            miik_quantize_act(x, xq, cols)
+        } else {
+            pool.run { ith, nth in
+                let t = ThreadPool.chunk(n, ith, nth)
+                for i in t { miik_quantize_act(x + i * w.cols, xq + i * blocksPerRow, cols) }
+            }
         }
         pool.run { ith, nth in
             let r = ThreadPool.chunk(rows, ith, nth, align: 16)
@@ -159,6 +163,40 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
                 miik_matmul(type, w.data, rowBytes, cols, x + t0 * w.cols, cols, Int64(nt), y + t0 * rows, Int64(rows),
                             Int64(r.lowerBound), Int64(r.upperBound), scratch.thread(ith))
                 t0 += nt
+            }
+        }
+    }
+}
+
+/// Several products of the same input `x` [n, cols] (attention's q, k and v; the MLP's gate and up),
+/// each as `linear` computes it. For one token they run in one parallel section, each thread taking
+/// its share of every matrix's rows, with `x` quantized once per kind of activations: a decode step
+/// has ~10 parallel sections per layer otherwise, and each costs a wake-up and a barrier.
+func linearShared(_ x: UnsafePointer<Float>, _ n: Int,
+                  _ products: [(w: WeightMatrix, y: UnsafeMutablePointer<Float>, fast: FastActivations)],
+                  pool: ThreadPool, mode: PrecisionMode, scratch: KernelScratch) {
+    guard n == 1, let cols = products.first?.w.cols, products.allSatisfy({ $0.w.cols == cols }) else {
+        for p in products { linear(p.w, x, n, p.y, pool: pool, mode: mode, fast: p.fast, scratch: scratch) }
+        return
+    }
+    // The activations each product takes, as in `linear` for one token: 0 float, 1 8-bit, 2 16-bit.
+    let kinds = products.map { p -> Int in
+        guard mode == .fast && miik_type_has_q8_path(Int32(p.w.type.rawValue)) != 0 else { return 0 }
+        return p.fast == .int16 ? 2 : 1
+    }
+    let xq8 = kinds.contains(1) ? scratch.q8.get(cols / 32) : nil
+    let xq16 = kinds.contains(2) ? scratch.q16.get(cols / 32) : nil
+    if let xq8 { miik_quantize_act(x, xq8, Int64(cols)) }
+    if let xq16 { miik_quantize_act16(x, xq16, Int64(cols)) }
+    pool.run { ith, nth in
+        for (p, kind) in zip(products, kinds) {
+            let r = ThreadPool.chunk(p.w.rows, ith, nth, align: 16)
+            if r.isEmpty { continue }
+            let type = Int32(p.w.type.rawValue)
+            switch kind {
+            case 1: miik_matvec_q8(type, p.w.data, p.w.rowBytes, Int64(cols), xq8, p.y, Int64(r.lowerBound), Int64(r.upperBound))
+            case 2: miik_matvec_q16(type, p.w.data, p.w.rowBytes, Int64(cols), xq16, p.y, Int64(r.lowerBound), Int64(r.upperBound))
+            default: miik_matvec(type, p.w.data, p.w.rowBytes, Int64(cols), x, p.y, Int64(r.lowerBound), Int64(r.upperBound))
             }
         }
     }

@@ -185,7 +185,6 @@ public final class LlamaDecoder: @unchecked Sendable {
                 rmsNorm(s.x + t * nEmbd, L.attnNorm, s.xn + t * nEmbd, nEmbd, c.normEps)
             }
             try checkCancel()
-            linear(L.wq, s.xn, n, s.q, pool: pool, mode: mode, scratch: s.scratch)
             // New keys/values [n, kv_dim]: written in place in the cache for one sequence, or into the
             // work state's own cache rows and copied to each sequence's cache below.
             let kNew: UnsafeMutablePointer<Float>, vNew: UnsafeMutablePointer<Float>
@@ -197,7 +196,6 @@ public final class LlamaDecoder: @unchecked Sendable {
                 kNew = s.keys(layer: 0)
                 vNew = s.values(layer: 0)
             }
-            try checkCancel()
             // The key, value and attention-output products keep (near-)float activations in fast mode
             // (16-bit ones for single tokens, see FastActivations): with
             // 8-bit activations there SmolLM2's mean |Δ log-prob| against transformers float32 was 0.055
@@ -205,9 +203,8 @@ public final class LlamaDecoder: @unchecked Sendable {
             // for v and o 0.037 and 0.058-0.061 (the latter moved with the kernels' summation order,
             // too close to the 0.06 threshold), and with k as well 0.035 and 0.057, for ~3% more
             // float multiply-adds (measured, SmolLM2ReferenceTests and SmolLM2FolderTests).
-            linear(L.wk, s.xn, n, kNew, pool: pool, mode: mode, fast: .int16, scratch: s.scratch)
-            try checkCancel()
-            linear(L.wv, s.xn, n, vNew, pool: pool, mode: mode, fast: .int16, scratch: s.scratch)
+            linearShared(s.xn, n, [(L.wq, s.q, .int8), (L.wk, kNew, .int16), (L.wv, vNew, .int16)],
+                         pool: pool, mode: mode, scratch: s.scratch)
             if let b = L.bq { addBias(s.q, b, rows: n) }
             if let b = L.bk { addBias(kNew, b, rows: n) }
             if let b = L.bv { addBias(vNew, b, rows: n) }
@@ -231,9 +228,8 @@ public final class LlamaDecoder: @unchecked Sendable {
                 rmsNorm(s.x + t * nEmbd, L.ffnNorm, s.xn + t * nEmbd, nEmbd, c.normEps)
             }
             try checkCancel()
-            linear(L.wGate, s.xn, n, s.gate, pool: pool, mode: mode, scratch: s.scratch)
-            try checkCancel()
-            linear(L.wUp, s.xn, n, s.up, pool: pool, mode: mode, scratch: s.scratch)
+            linearShared(s.xn, n, [(L.wGate, s.gate, .int8), (L.wUp, s.up, .int8)], pool: pool, mode: mode,
+                         scratch: s.scratch)
             // gate = SiLU(gate) * up [n, n_ff], split over the pool (a prompt has n * n_ff elements).
             let total = n * c.nFF
             if total <= 8192 {  // a decode step: cheaper than waking the pool
