@@ -127,9 +127,8 @@ struct HFPipeline: @unchecked Sendable {
         }
     }
 
-    /// The bytes of one token in a stream: added tokens as their text, others through the decoder.
-    /// The text of every token as the decoder renders it on its own, one after another into `out`, with
-    /// each token's end appended to `starts`.
+    /// The bytes of every token in a stream (added tokens as their text, others as the decoder renders
+    /// them on their own), one after another into `out`, with each token's end appended to `starts`.
     func renderPieces(vocab: TokenTextTable, into out: inout [UInt8], starts: inout [Int]) {
         for id in 0..<vocab.count {
             let text = vocab.text(id)
