@@ -295,22 +295,38 @@ public final class LlamaDecoder: @unchecked Sendable {
         // One item per (token, key/value head): its `group` query heads are consecutive in q and attn,
         // and the kernel reads the key and value rows once for all of them.
         let items = n * c.nHeadKV
+        // Query heads h0 ..< h0 + count of token t, all of key/value head kvh.
+        func attend(_ t: Int, _ kvh: Int, _ h0: Int, _ count: Int, _ scores: UnsafeMutablePointer<Float>) {
+            let cache = rows.cache(t)
+            let K = cache.keys(layer: layer), V = cache.values(layer: layer)
+            let len = rows.position(t) + 1
+            // Sliding window: position p sees p - window + 1 ... p.
+            let first = c.slidingWindow.map { max(0, len - $0) } ?? 0
+            let row = first * c.kvDim + kvh * hd
+            let q0 = t * c.qDim + h0 * hd
+            miik_attend_f32(s.q + q0, Int64(count), K + row, V + row, Int64(c.kvDim), Int64(len - first),
+                            Int64(hd), scale, scores, s.attn + q0)
+        }
         pool.run { ith, nth in
             let scores = s.scores + ith * s.scoresPerThread
+            if n == 1 && nth > 1 {
+                // One token has few groups (SmolLM2: 3 for 2 threads): split its query heads evenly
+                // instead, each thread taking whole groups or parts of them.
+                let heads = ThreadPool.chunk(c.nHead, ith, nth)
+                var h = heads.lowerBound
+                while h < heads.upperBound {
+                    let kvh = h / group
+                    let end = min(heads.upperBound, (kvh + 1) * group)
+                    attend(0, kvh, h, end - h, scores)
+                    h = end
+                }
+                return
+            }
             // Interleaved: a causal prompt's later tokens see more keys, so contiguous chunks would
             // give the last thread ~3/4 of the work.
             for item in ThreadPool.interleaved(items, ith, nth) {
-                let t = item / c.nHeadKV
                 let kvh = item % c.nHeadKV
-                let cache = rows.cache(t)
-                let K = cache.keys(layer: layer), V = cache.values(layer: layer)
-                let len = rows.position(t) + 1
-                // Sliding window: position p sees p - window + 1 ... p.
-                let first = c.slidingWindow.map { max(0, len - $0) } ?? 0
-                let row = first * c.kvDim + kvh * hd
-                let head0 = t * c.qDim + kvh * group * hd
-                miik_attend_f32(s.q + head0, Int64(group), K + row, V + row, Int64(c.kvDim), Int64(len - first),
-                                Int64(hd), scale, scores, s.attn + head0)
+                attend(item / c.nHeadKV, kvh, kvh * group, group, scores)
             }
         }
     }
