@@ -84,31 +84,41 @@ final class KernelScratch {
     deinit { buffer.deallocate() }
 }
 
+/// The activations one product takes: float32, or (fast mode, weight types with an integer path)
+/// 8-bit or 16-bit blocks.
+enum ProductActivations {
+    case float, int8, int16
+}
+
+/// The one rule for which activations `w` takes for `n` tokens. Fast mode's near-float products
+/// (`.int16`) use 16-bit activations for one token and floats for several; its 8-bit products keep
+/// 8-bit activations except for prompt chunks of `fastPromptFloatMinTokens` or more on CPUs without
+/// int8 dot instructions, where the float tiles were faster (Q8_0 ~20%, Q4_1 ~4%, bench/RESULTS.md
+/// session 7) and are exact.
+func productActivations(_ w: WeightMatrix, n: Int, mode: PrecisionMode, fast: FastActivations) -> ProductActivations {
+    guard mode == .fast && miik_type_has_q8_path(Int32(w.type.rawValue)) != 0 else { return .float }
+    switch fast {
+    case .int16: return n == 1 ? .int16 : .float
+    case .int8: return n < fastPromptFloatMinTokens || Hardware.int8DotInstructions ? .int8 : .float
+    }
+}
+
 /// y = x W^T for a batch of tokens, on the pool: `x` is [n, w.cols], `y` is [n, w.rows].
 /// Rows are split between threads; each thread reads its share of the weight once for all tokens.
-/// `fast` says which activations the product takes in fast mode.
+/// `fast` says which activations the product takes in fast mode (`productActivations`).
 func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutablePointer<Float>,
             pool: ThreadPool, mode: PrecisionMode, fast: FastActivations = .int8, scratch: KernelScratch) {
+    if n == 1 {
+        linearShared(x, 1, [(w, y, fast)], pool: pool, mode: mode, scratch: scratch)
+        return
+    }
     let type = Int32(w.type.rawValue)
     let cols = Int64(w.cols)
     let rows = w.rows
     let rowBytes = w.rowBytes
-    let integerPath = mode == .fast && miik_type_has_q8_path(type) != 0
-    if integerPath && fast == .int16 && n == 1 {
-        let xq = scratch.q16.get(w.cols / 32)
-        miik_quantize_act16(x, xq, cols)
-        pool.run { ith, nth in
-            let r = ThreadPool.chunk(rows, ith, nth, align: 16)
-            if r.isEmpty { return }
-            miik_matvec_q16(type, w.data, rowBytes, cols, xq, y, Int64(r.lowerBound), Int64(r.upperBound))
-        }
-        return
-    }
-    // Prompt chunks take float activations on CPUs without int8 dot instructions: there the float
-    // tiles were faster (Q8_0 ~20%, Q4_1 ~4%, bench/RESULTS.md session 7) and they are exact.
-    let useQ8 = integerPath && fast == .int8 && (n < fastPromptFloatMinTokens || Hardware.int8DotInstructions)
+    let activations = productActivations(w, n: n, mode: mode, fast: fast)
     let halfWeights = w.type == .f16 || w.type == .bf16
-    if n >= gemmMinTokens && !useQ8 && halfWeights {
+    if n >= gemmMinTokens && activations == .float && halfWeights {
         // Prompt processing: dequantize tiles of rows and multiply with sgemm.
         _ = configureOpenBLASOnce
         pool.run { ith, nth in
@@ -127,43 +137,31 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
         }
         return
     }
-    if useQ8 {
-        // 8-bit activations for decode steps (and prompts where int8 dot instructions make them pay).
+    if activations == .int8 {
+        // 8-bit activations for batched decode steps (and prompts where int8 dot instructions make them pay).
         let blocksPerRow = w.cols / 32
         let xq = scratch.q8.get(n * blocksPerRow)
-        if n == 1 {  // one token: cheaper than a parallel section
-            miik_quantize_act(x, xq, cols)
-        } else {
-            pool.run { ith, nth in
-                let t = ThreadPool.chunk(n, ith, nth)
-                for i in t { miik_quantize_act(x + i * w.cols, xq + i * blocksPerRow, cols) }
-            }
+        pool.run { ith, nth in
+            let t = ThreadPool.chunk(n, ith, nth)
+            for i in t { miik_quantize_act(x + i * w.cols, xq + i * blocksPerRow, cols) }
         }
         pool.run { ith, nth in
             let r = ThreadPool.chunk(rows, ith, nth, align: 16)
             if r.isEmpty { return }
-            if n == 1 {
-                miik_matvec_q8(type, w.data, rowBytes, cols, xq, y, Int64(r.lowerBound), Int64(r.upperBound))
-            } else {
-                miik_matmul_q8(type, w.data, rowBytes, cols, xq, Int64(n), y, Int64(rows),
-                               Int64(r.lowerBound), Int64(r.upperBound))
-            }
+            miik_matmul_q8(type, w.data, rowBytes, cols, xq, Int64(n), y, Int64(rows),
+                           Int64(r.lowerBound), Int64(r.upperBound))
         }
         return
     }
     pool.run { ith, nth in
         let r = ThreadPool.chunk(rows, ith, nth, align: 16)
         if r.isEmpty { return }
-        if n == 1 {
-            miik_matvec(type, w.data, rowBytes, cols, x, y, Int64(r.lowerBound), Int64(r.upperBound))
-        } else {
-            var t0 = 0
-            while t0 < n {
-                let nt = min(rowKernelTokens, n - t0)
-                miik_matmul(type, w.data, rowBytes, cols, x + t0 * w.cols, cols, Int64(nt), y + t0 * rows, Int64(rows),
-                            Int64(r.lowerBound), Int64(r.upperBound), scratch.thread(ith))
-                t0 += nt
-            }
+        var t0 = 0
+        while t0 < n {
+            let nt = min(rowKernelTokens, n - t0)
+            miik_matmul(type, w.data, rowBytes, cols, x + t0 * w.cols, cols, Int64(nt), y + t0 * rows, Int64(rows),
+                        Int64(r.lowerBound), Int64(r.upperBound), scratch.thread(ith))
+            t0 += nt
         }
     }
 }
@@ -172,6 +170,7 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
 /// each as `linear` computes it. For one token they run in one parallel section, each thread taking
 /// its share of every matrix's rows, with `x` quantized once per kind of activations: a decode step
 /// has ~10 parallel sections per layer otherwise, and each costs a wake-up and a barrier.
+/// `linear` itself hands single tokens here.
 func linearShared(_ x: UnsafePointer<Float>, _ n: Int,
                   _ products: [(w: WeightMatrix, y: UnsafeMutablePointer<Float>, fast: FastActivations)],
                   pool: ThreadPool, mode: PrecisionMode, scratch: KernelScratch) {
@@ -179,13 +178,9 @@ func linearShared(_ x: UnsafePointer<Float>, _ n: Int,
         for p in products { linear(p.w, x, n, p.y, pool: pool, mode: mode, fast: p.fast, scratch: scratch) }
         return
     }
-    // The activations each product takes, as in `linear` for one token: 0 float, 1 8-bit, 2 16-bit.
-    let kinds = products.map { p -> Int in
-        guard mode == .fast && miik_type_has_q8_path(Int32(p.w.type.rawValue)) != 0 else { return 0 }
-        return p.fast == .int16 ? 2 : 1
-    }
-    let xq8 = kinds.contains(1) ? scratch.q8.get(cols / 32) : nil
-    let xq16 = kinds.contains(2) ? scratch.q16.get(cols / 32) : nil
+    let kinds = products.map { productActivations($0.w, n: 1, mode: mode, fast: $0.fast) }
+    let xq8 = kinds.contains(.int8) ? scratch.q8.get(cols / 32) : nil
+    let xq16 = kinds.contains(.int16) ? scratch.q16.get(cols / 32) : nil
     if let xq8 { miik_quantize_act(x, xq8, Int64(cols)) }
     if let xq16 { miik_quantize_act16(x, xq16, Int64(cols)) }
     pool.run { ith, nth in
@@ -194,9 +189,9 @@ func linearShared(_ x: UnsafePointer<Float>, _ n: Int,
             if r.isEmpty { continue }
             let type = Int32(p.w.type.rawValue)
             switch kind {
-            case 1: miik_matvec_q8(type, p.w.data, p.w.rowBytes, Int64(cols), xq8, p.y, Int64(r.lowerBound), Int64(r.upperBound))
-            case 2: miik_matvec_q16(type, p.w.data, p.w.rowBytes, Int64(cols), xq16, p.y, Int64(r.lowerBound), Int64(r.upperBound))
-            default: miik_matvec(type, p.w.data, p.w.rowBytes, Int64(cols), x, p.y, Int64(r.lowerBound), Int64(r.upperBound))
+            case .int8: miik_matvec_q8(type, p.w.data, p.w.rowBytes, Int64(cols), xq8, p.y, Int64(r.lowerBound), Int64(r.upperBound))
+            case .int16: miik_matvec_q16(type, p.w.data, p.w.rowBytes, Int64(cols), xq16, p.y, Int64(r.lowerBound), Int64(r.upperBound))
+            case .float: miik_matvec(type, p.w.data, p.w.rowBytes, Int64(cols), x, p.y, Int64(r.lowerBound), Int64(r.upperBound))
             }
         }
     }
