@@ -943,6 +943,15 @@ A2 int miik_avx2_matmul(int type, const void *w, size_t row_bytes, int64_t cols,
 A2I float quantize32(const float *v, float qmax, __m256i qi[4], float *qsum) {
     __m256 f[4];
     const float d = load32_amax(v, f) / qmax;
+    /* an infinity or a NaN: d = NaN and zero quants (as quantize_block_ref) */
+    const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY);
+    __m256 bad = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_andnot_ps(sign, f[k]), inf, _CMP_NLT_UQ));
+    if (_mm256_movemask_ps(bad)) {
+        for (int k = 0; k < 4; k++) qi[k] = _mm256_setzero_si256();
+        *qsum = 0.0f;
+        return NAN;
+    }
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     const __m256 vid = _mm256_set1_ps(id), lim = _mm256_set1_ps(qmax), nlim = _mm256_set1_ps(-qmax);
     __m256 sum = _mm256_setzero_ps();

@@ -26,6 +26,7 @@
 #endif
 
 #include "miik_internal.h"
+#include <math.h>
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
@@ -351,7 +352,15 @@ A5 void miik_avx512_quantize_act(const float *x, miik_q8a *dst, int64_t n) {
     const __m512 lim = _mm512_set1_ps(127.0f), nlim = _mm512_set1_ps(-127.0f);
     for (int64_t i = 0; i < n / 32; i++) {
         const __m512 f0 = _mm512_loadu_ps(x + 32 * i), f1 = _mm512_loadu_ps(x + 32 * i + 16);
-        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(f0), _mm512_abs_ps(f1)));
+        const __m512 a0 = _mm512_abs_ps(f0), a1 = _mm512_abs_ps(f1), inf = _mm512_set1_ps(INFINITY);
+        if (_mm512_cmp_ps_mask(a0, inf, _CMP_NLT_UQ) | _mm512_cmp_ps_mask(a1, inf, _CMP_NLT_UQ)) {
+            /* an infinity or a NaN: d = NaN and zero quants (as quantize_block_ref) */
+            memset(dst[i].q, 0, sizeof dst[i].q);
+            dst[i].d = NAN;
+            dst[i].s = NAN;
+            continue;
+        }
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const __m512 vid = _mm512_set1_ps(id);

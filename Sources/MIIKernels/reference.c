@@ -277,16 +277,23 @@ void miik_matmul_ref(int type, const void *w, size_t row_bytes, int64_t cols,
 /* ---- fast mode: 8-bit activations ------------------------------------------------------------ */
 
 /* One block of activation quants: q[j] = round-half-even(v[j] / d) clamped to +-qmax, with
- * d = amax / qmax; returns d and the sum of the quants. */
+ * d = amax / qmax; returns d and the sum of the quants. A block holding an infinity or a NaN
+ * returns d = NaN with zero quants, so that every product with it is NaN, as in float. */
 static float quantize_block_ref(const float *v, float qmax, int q[MIIK_QK], int *sum) {
     float amax = 0.0f;
+    int nonfinite = 0;
     for (int j = 0; j < MIIK_QK; j++) {
         float a = fabsf(v[j]);
+        if (!isfinite(a)) nonfinite = 1;
         amax = a > amax ? a : amax;
+    }
+    *sum = 0;
+    if (nonfinite) {
+        for (int j = 0; j < MIIK_QK; j++) q[j] = 0;
+        return NAN;
     }
     const float d = amax / qmax;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    *sum = 0;
     for (int j = 0; j < MIIK_QK; j++) {
         float r = nearbyintf(v[j] * id); /* round half to even (default rounding mode) */
         if (r > qmax) r = qmax;

@@ -120,7 +120,9 @@ void miik_matmul_ref(int type, const void *w, size_t row_bytes, int64_t cols,
 
 /* ---- Fast mode: 8-bit activations ------------------------------------------------------- */
 /* Activations quantized per 32 elements: struct miik_q8a { float d; float s; int8_t q[32]; }
- * where x[i] ~= d * q[i] and s = d * sum(q). 40 bytes per block. n must be a multiple of 32. */
+ * where x[i] ~= d * q[i] and s = d * sum(q). 40 bytes per block. n must be a multiple of 32.
+ * A block holding an infinity or a NaN gets d = s = NaN and zero quants, so products with it are
+ * NaN, as in float (the same for the 16-bit blocks below). */
 typedef struct { float d; float s; int8_t q[32]; } miik_q8a;
 void miik_quantize_act_ref(const float *x, miik_q8a *dst, int64_t n);
 void miik_quantize_act(const float *x, miik_q8a *dst, int64_t n);
