@@ -183,6 +183,37 @@ static void bench_mm(int type, int64_t rows, int64_t cols, int64_t ntok, double 
     free(w); free(x); free(xq); free(y); free(yr);
 }
 
+static void call_matmul_f(const call_args *a) {
+    miik_matmul(a->type, a->w, a->rb, a->cols, a->x, a->cols, a->ntok, a->y, a->rows, 0, a->rows, (float *)a->xq16);
+}
+
+/* Precise-mode products of a few tokens (short prompts, batched decode): miik_matmul with float
+ * activations, against miik_matmul_ref. */
+static void bench_mmf(int type, int64_t rows, int64_t cols, int64_t ntok, double scale, const char *filter) {
+    char name[64];
+    snprintf(name, sizeof name, "mm f32 x%-3lld %s %lldx%lld", (long long)ntok, tname(type), (long long)rows,
+             (long long)cols);
+    if (filter && !strstr(name, filter)) return;
+    size_t rb;
+    void *w = make_weights(type, rows, cols, &rb);
+    float *x = malloc(sizeof(float) * cols * ntok);
+    for (int64_t i = 0; i < cols * ntok; i++) x[i] = rndf(-1, 1);
+    float *scratch = malloc(sizeof(float) * 4 * cols);
+    float *y = malloc(sizeof(float) * rows * ntok), *yr = malloc(sizeof(float) * rows * ntok);
+    miik_matmul(type, w, rb, cols, x, cols, ntok, y, rows, 0, rows, scratch);
+    miik_matmul_ref(type, w, rb, cols, x, cols, ntok, yr, rows, 0, rows, scratch);
+    double maxerr = 0, maxabs = 0;
+    for (int64_t i = 0; i < rows * ntok; i++) {
+        double e = fabs((double)y[i] - yr[i]);
+        if (e > maxerr) maxerr = e;
+        if (fabs(yr[i]) > maxabs) maxabs = fabs(yr[i]);
+    }
+    call_args args = {type, 0, w, rb, rows, cols, ntok, x, NULL, y};
+    args.xq16 = (const miik_q16a *)(void *)scratch; /* the scratch rides in the unused field */
+    time_and_report(name, (double)rows * cols * ntok, scale, 5, call_matmul_f, &args, maxerr, maxabs);
+    free(w); free(x); free(scratch); free(y); free(yr);
+}
+
 int main(int argc, char **argv) {
     const double scale = argc > 1 ? atof(argv[1]) : 1.0;
     const char *filter = argc > 2 ? argv[2] : NULL;
@@ -200,6 +231,11 @@ int main(int argc, char **argv) {
         bench_mm(MIIK_Q4_1, 576, 1536, nt, scale, filter);
         bench_mm(MIIK_Q4_0, 1536, 576, nt, scale, filter);
         bench_mm(MIIK_Q8_0, 1536, 576, nt, scale, filter);
+    }
+    for (int64_t nt = 2; nt <= 16; nt *= 2) {
+        bench_mmf(MIIK_Q4_1, 1536, 576, nt == 16 ? 6 : nt, scale, filter);
+        bench_mmf(MIIK_Q4_1, 576, 1536, nt, scale, filter);
+        bench_mmf(MIIK_Q8_0, 1536, 576, nt, scale, filter);
     }
     bench(MIIK_Q4_0, 1536, 576, 0, scale, filter);
     bench(MIIK_F32, 576, 576, 0, scale, filter);
