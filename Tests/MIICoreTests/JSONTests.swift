@@ -195,6 +195,32 @@ final class JSONTests: XCTestCase {
         XCTAssertThrowsError(try parse("1" + String(repeating: "0", count: Limits.maxJSONNumberBytes + 10)))
     }
 
+    /// The value limit bounds the parser's memory: a document of exactly `maxValues` values (object keys
+    /// included) parses, one
+    /// more is an error naming the limit, for every kind of value and at any point of the growth of the
+    /// node buffer.
+    func testValueLimit() throws {
+        let docs: [(String, Int)] = [
+            ("[0,1,2,3,4]", 6),
+            (#"{"a":"x","b":[true,false,null]}"#, 8),  // object, 2 keys, "x", array, 3 literals
+            (#"["s","t"]"#, 3),
+            ("7", 1),
+        ]
+        for (text, values) in docs {
+            let bytes = Array(text.utf8)
+            let doc = try JSONDocument.parse(bytes, maxValues: values)
+            XCTAssertEqual(try JSONValue.parse(bytes), doc.value(doc.root), text)
+            XCTAssertThrowsError(try JSONDocument.parse(bytes, maxValues: values - 1), text) { e in
+                XCTAssertTrue("\(e)".contains("more than \(values - 1) values"), "\(text): \(e)")
+            }
+        }
+        // Past several doublings of the node buffer.
+        let big = Array(("[" + (0..<5000).map(String.init).joined(separator: ",") + "]").utf8)
+        XCTAssertEqual(try JSONDocument.parse(big, maxValues: 5001).count(0), 5000)
+        XCTAssertThrowsError(try JSONDocument.parse(big, maxValues: 5000))
+        XCTAssertGreaterThanOrEqual(Limits.maxJSONValues, 1 << 24)
+    }
+
     func testLookupHelpers() throws {
         let v = try parse(#"{"n": 3, "x": 2.5, "s": "t", "a": [1, {"b": null}], "f": true, "big": 4e3}"#)
         XCTAssertEqual(v["n"]?.int, 3)

@@ -180,12 +180,15 @@ public struct JSONDocument: Sendable {
     }
 
     /// Parses a complete JSON document (strict RFC 8259; see `JSONParser`). `context` names it in errors.
-    public static func parse(_ bytes: UnsafeRawBufferPointer, context: String = "JSON") throws -> JSONDocument {
+    /// `maxValues` bounds the values (every array, object, key, string, number, literal) and with them the
+    /// parser's memory, 24 bytes per value.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, context: String = "JSON",
+                             maxValues: Int = Limits.maxJSONValues) throws -> JSONDocument {
         // Before the parser allocates its buffers (sized by the input).
         if bytes.count > Limits.maxJSONBytes {
             throw MIIError.format("\(context): document of \(bytes.count) bytes is above the limit of \(Limits.maxJSONBytes) bytes")
         }
-        var p = JSONParser(bytes, context: context)
+        var p = JSONParser(bytes, context: context, maxValues: max(0, maxValues))
         do {
             try p.parseDocument()
         } catch {
@@ -196,8 +199,8 @@ public struct JSONDocument: Sendable {
         return JSONDocument(storage: Storage(nodes: p.nodes, nodeCount: p.nodeCount, text: p.out), context: context)
     }
 
-    public static func parse(_ bytes: [UInt8], context: String = "JSON") throws -> JSONDocument {
-        try bytes.withUnsafeBytes { try parse($0, context: context) }
+    public static func parse(_ bytes: [UInt8], context: String = "JSON", maxValues: Int = Limits.maxJSONValues) throws -> JSONDocument {
+        try bytes.withUnsafeBytes { try parse($0, context: context, maxValues: maxValues) }
     }
 
     public func kind(_ i: Int) -> Kind { node(i).kind }
@@ -358,13 +361,17 @@ struct JSONParser {
 
     private static let empty: UnsafeMutablePointer<UInt8> = .allocate(capacity: 8)
 
-    init(_ bytes: UnsafeRawBufferPointer, context: String) {
+    /// At most this many nodes (values); the next one is an error.
+    let maxValues: Int
+
+    init(_ bytes: UnsafeRawBufferPointer, context: String, maxValues: Int = Limits.maxJSONValues) {
         self.base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(JSONParser.empty)
         self.n = bytes.count
         self.context = context
+        self.maxValues = maxValues
         self.out = .allocate(capacity: bytes.count + 8)
         // Typical documents have a node per ~16 bytes.
-        nodeCapacity = min(bytes.count / 16, 1 << 22) + 16
+        nodeCapacity = min(bytes.count / 16 + 16, 1 << 22, maxValues)
         nodes = .allocate(capacity: nodeCapacity)
     }
 
@@ -419,10 +426,13 @@ struct JSONParser {
     }
 
     @inline(__always)
-    mutating func append(_ node: JSONDocument.Node) {
+    mutating func append(_ node: JSONDocument.Node) throws {
         if nodeCount == nodeCapacity {
+            if nodeCount >= maxValues {
+                throw fail("the document has more than \(maxValues) values (arrays, objects, keys, strings, numbers, literals), the limit")
+            }
             // Every node takes at least one input byte, so n + 1 nodes are never exceeded.
-            let grown = min(nodeCapacity * 2, n + 16)
+            let grown = min(nodeCapacity * 2, n + 16, maxValues)
             let bigger = UnsafeMutablePointer<JSONDocument.Node>.allocate(capacity: grown)
             bigger.moveInitialize(from: nodes, count: nodeCount)
             nodes.deallocate()
@@ -456,7 +466,7 @@ struct JSONParser {
                 pos += 1
                 skipWhitespace()
                 let isArray = c == UInt8(ascii: "[")
-                append(JSONDocument.Node(kind: isArray ? .array : .object))
+                try append(JSONDocument.Node(kind: isArray ? .array : .object))
                 if pos < n && byte(pos) == (isArray ? UInt8(ascii: "]") : UInt8(ascii: "}")) {
                     pos += 1
                 } else {
@@ -467,13 +477,13 @@ struct JSONParser {
             case UInt8(ascii: "\""):
                 try parseString()
             case UInt8(ascii: "t"):
-                try literal("true"); append(JSONDocument.Node(kind: .bool, flag: true))
+                try literal("true"); try append(JSONDocument.Node(kind: .bool, flag: true))
             case UInt8(ascii: "f"):
-                try literal("false"); append(JSONDocument.Node(kind: .bool, flag: false))
+                try literal("false"); try append(JSONDocument.Node(kind: .bool, flag: false))
             case UInt8(ascii: "n"):
-                try literal("null"); append(JSONDocument.Node(kind: .null))
+                try literal("null"); try append(JSONDocument.Node(kind: .null))
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                append(try parseNumber())
+                try append(try parseNumber())
             default:
                 throw fail("unexpected \(describe(c)), expected a value")
             }
@@ -737,6 +747,6 @@ struct JSONParser {
             throw fail("string longer than \(maxBytes) bytes", at: start)
         }
         // The bytes were validated above (escapes only produce valid scalars).
-        append(JSONDocument.Node(kind: .string, count: Int32(length), payload: Int64(offset)))
+        try append(JSONDocument.Node(kind: .string, count: Int32(length), payload: Int64(offset)))
     }
 }
