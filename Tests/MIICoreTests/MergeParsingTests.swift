@@ -2,9 +2,11 @@ import Foundation
 @testable import MIICore
 import XCTest
 
-/// BPE merge lists large enough to be looked up on two threads (`BPEModel.parallelMergesMin`): the
-/// table matches the list rank by rank, and a bad merge deep in the list is reported by its rank
-/// (the first bad one when there are several), as the one-thread path reports it.
+/// Real-size BPE merge lists. A GGUF's are looked up on two threads (`BPEModel.parallelMergesMin`):
+/// the table matches the list rank by rank, and a bad merge deep in the list is reported by its rank
+/// (the first bad one when there are several), as the one-thread path reports it. tokenizer.json's
+/// (read on one thread: two did not make the load measurably faster, the table's inserts dominate)
+/// report the first bad rank the same way.
 final class MergeParsingTests: XCTestCase {
     func testGGUFMergesMatchTheListAndReportTheFirstBadRank() throws {
         let g = try GGUFFile(path: try Fixtures.smolLM2())

@@ -508,8 +508,7 @@ extension Tokenizer {
                 }
                 table.insertReplacing(ia, ib, rank: Int32(rank), result: r)
             }
-            // Merge `m` checked and added to the table, or the error that names what is wrong with it.
-            func addMerge(_ m: Int) throws {
+            try doc.forEachElement(merges) { m in
                 if doc.kind(m) == .string {
                     // "a b": tokenizers splits at every space and requires exactly two parts.
                     try doc.withStringBytes(m) { s in
@@ -523,49 +522,7 @@ extension Tokenizer {
                 } else {
                     throw fail("merge \(rank) is neither \"a b\" nor [a, b]")
                 }
-            }
-            var elements: [Int] = []
-            elements.reserveCapacity(doc.count(merges))
-            doc.forEachElement(merges) { elements.append($0) }
-            // The vocabulary lookups (three per merge, ~11 ms for 50k merges) are split between two
-            // threads as in `BPEModel.parseMerges`; the table is filled in rank order afterwards, and a
-            // merge that fails them goes through `addMerge` for its error.
-            let nodes = elements, n = elements.count
-            let found = UnsafeMutablePointer<(Int32, Int32, Int32)>.allocate(capacity: max(n, 1))
-            defer { found.deallocate() }
-            let isModelToken = inModel
-            func lookup(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> (Int32, Int32, Int32) {
-                let ia = vocab.find(a), ib = vocab.find(b)
-                if ia < 0 || ib < 0 || !isModelToken[Int(ia)] || !isModelToken[Int(ib)] { return (-1, -1, -1) }
-                let tail = !prefix.isEmpty && b.starts(with: prefix) ? UnsafeBufferPointer(rebasing: b[prefix.count...]) : b
-                let r = vocab.find(a, followedBy: tail)
-                return r >= 0 && isModelToken[Int(r)] ? (ia, ib, r) : (-1, -1, -1)
-            }
-            func resolve(_ ks: Range<Int>) {
-                for k in ks {
-                    let m = nodes[k]
-                    var entry: (Int32, Int32, Int32) = (-1, -1, -1)
-                    if doc.kind(m) == .string {
-                        doc.withStringBytes(m) { s in
-                            if let sp = s.firstIndex(of: 0x20), !s[(sp + 1)...].contains(0x20) {
-                                entry = lookup(UnsafeBufferPointer(rebasing: s[..<sp]), UnsafeBufferPointer(rebasing: s[(sp + 1)...]))
-                            }
-                        }
-                    } else if doc.count(m) == 2 && doc.kind(m) == .array, doc.kind(m + 1) == .string, doc.kind(m + 2) == .string {
-                        doc.withStringBytes(m + 1) { a in doc.withStringBytes(m + 2) { b in entry = lookup(a, b) } }
-                    }
-                    (found + k).initialize(to: entry)
-                }
-            }
-            if n >= BPEModel.parallelMergesMin, let pool = try? ThreadPool(threads: 2) {
-                pool.run { ith, nth in resolve(ThreadPool.chunk(n, ith, nth)) }
-            } else {
-                resolve(0..<n)
-            }
-            for k in 0..<n {
-                rank = k
-                let (ia, ib, r) = found[k]
-                if ia < 0 { try addMerge(nodes[k]) } else { table.insertReplacing(ia, ib, rank: Int32(k), result: r) }
+                rank += 1
             }
             hfModel = .bpe(HFBPEModel(merges: table, unkId: unkId, fuseUnk: try model.optBool("fuse_unk", "model") ?? false,
                                       byteFallback: byteFallback, ignoreMerges: try model.optBool("ignore_merges", "model") ?? false,
