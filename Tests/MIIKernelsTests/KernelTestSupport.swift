@@ -128,3 +128,38 @@ func exactDot(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Double {
 /// Directory of the checked-in fixtures (Tests/Fixtures/...).
 let fixturesDir: URL = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+/// Activations with an infinity or a NaN (Q8Tests, Q16Tests): a block holding one quantizes to d = s =
+/// NaN and zero quants on every ISA, the finite blocks as the reference does, and every product of
+/// weights of each integer-path type with such activations is NaN. A lone NaN among zeros is the shape
+/// RMS norm gives a vector with one infinity; it used to be dropped by the block maximum (quants of
+/// -127 times a scale of 0: a finite, wrong product). `products(type, weights, activations, the
+/// reference's activations, rows, cols)` returns named outputs.
+func checkNonFiniteActivations<Block>(seed: UInt64, quantize: ([Float], Bool) -> [Block],
+                                      d: (Block) -> Float, s: (Block) -> Float, quants: (Block) -> [Int],
+                                      products: (KType, [UInt8], [Block], [Block], Int, Int) -> [(String, [Float])],
+                                      file: StaticString = #filePath, line: UInt = #line) {
+    var rng = SplitMix64(seed: seed)
+    let cols = 96, rows = 7
+    for bad: Float in [.infinity, -.infinity, .nan] {
+        var x = (0..<cols).map { _ in rng.float(-3, 3) }
+        for i in 32..<64 { x[i] = 0 }
+        x[40] = bad
+        let ref = quantize(x, true)
+        forEachISA { _, isa in
+            let got = quantize(x, false)
+            XCTAssertTrue(d(got[1]).isNaN && s(got[1]).isNaN, "\(isa) \(bad)", file: file, line: line)
+            XCTAssertEqual(quants(got[1]), [Int](repeating: 0, count: 32), "\(isa) \(bad)", file: file, line: line)
+            for i in [0, 2] {
+                XCTAssertEqual(d(got[i]).bitPattern, d(ref[i]).bitPattern, "\(isa) \(bad) block \(i)", file: file, line: line)
+                XCTAssertEqual(quants(got[i]), quants(ref[i]), "\(isa) \(bad) block \(i)", file: file, line: line)
+            }
+            for t in KType.q8Types {
+                let w = randomWeights(t, rows: rows, cols: cols, rng: &rng)
+                for (name, y) in products(t, w, got, ref, rows, cols) {
+                    XCTAssertTrue(y.allSatisfy { $0.isNaN }, "\(isa) \(t) \(bad) \(name): \(y)", file: file, line: line)
+                }
+            }
+        }
+    }
+}
