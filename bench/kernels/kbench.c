@@ -154,64 +154,45 @@ static void bench(int type, int64_t rows, int64_t cols, int q8, double scale, co
     free(w); free(x); free(xq); free(xq16); free(y); free(yr);
 }
 
-/* Fast-mode products of several tokens (batched decode: 8; prompt: 64): miik_matmul_q8. */
-static void bench_mm(int type, int64_t rows, int64_t cols, int64_t ntok, double scale, const char *filter) {
+static void call_matmul_f(const call_args *a) {
+    miik_matmul(a->type, a->w, a->rb, a->cols, a->x, a->cols, a->ntok, a->y, a->rows, 0, a->rows, (float *)a->xq16);
+}
+
+/* Products of several tokens. q8: fast mode's miik_matmul_q8 (batched decode: 8; prompt: 64), against
+ * miik_matvec_q8_ref per token; otherwise precise mode's miik_matmul with float activations (short
+ * prompts, batched decode), against miik_matmul_ref. */
+static void bench_mm(int type, int64_t rows, int64_t cols, int64_t ntok, int q8, double scale, const char *filter) {
     char name[64];
-    snprintf(name, sizeof name, "mm q8 x%-3lld %s %lldx%lld", (long long)ntok, tname(type), (long long)rows,
-             (long long)cols);
+    snprintf(name, sizeof name, "mm %s x%-3lld %s %lldx%lld", q8 ? "q8 " : "f32", (long long)ntok, tname(type),
+             (long long)rows, (long long)cols);
     if (filter && !strstr(name, filter)) return;
     size_t rb;
     void *w = make_weights(type, rows, cols, &rb);
     const int64_t nb = cols / 32;
     float *x = malloc(sizeof(float) * cols * ntok);
     for (int64_t i = 0; i < cols * ntok; i++) x[i] = rndf(-1, 1);
-    miik_q8a *xq = malloc(sizeof(miik_q8a) * nb * ntok);
-    for (int64_t t = 0; t < ntok; t++) miik_quantize_act(x + t * cols, xq + t * nb, cols);
-    float *y = malloc(sizeof(float) * rows * ntok), *yr = malloc(sizeof(float) * rows);
-    miik_matmul_q8(type, w, rb, cols, xq, ntok, y, rows, 0, rows);
-    double maxerr = 0, maxabs = 0;
-    for (int64_t t = 0; t < ntok; t++) {
-        miik_matvec_q8_ref(type, w, rb, cols, xq + t * nb, yr, 0, rows);
-        for (int64_t r = 0; r < rows; r++) {
-            double e = fabs((double)y[t * rows + r] - yr[r]);
-            if (e > maxerr) maxerr = e;
-            if (fabs(yr[r]) > maxabs) maxabs = fabs(yr[r]);
-        }
-    }
-    const call_args args = {type, 1, w, rb, rows, cols, ntok, x, xq, y};
-    time_and_report(name, (double)rows * cols * ntok, scale, 5, call_matmul_q8, &args, maxerr, maxabs);
-    free(w); free(x); free(xq); free(y); free(yr);
-}
-
-static void call_matmul_f(const call_args *a) {
-    miik_matmul(a->type, a->w, a->rb, a->cols, a->x, a->cols, a->ntok, a->y, a->rows, 0, a->rows, (float *)a->xq16);
-}
-
-/* Precise-mode products of a few tokens (short prompts, batched decode): miik_matmul with float
- * activations, against miik_matmul_ref. */
-static void bench_mmf(int type, int64_t rows, int64_t cols, int64_t ntok, double scale, const char *filter) {
-    char name[64];
-    snprintf(name, sizeof name, "mm f32 x%-3lld %s %lldx%lld", (long long)ntok, tname(type), (long long)rows,
-             (long long)cols);
-    if (filter && !strstr(name, filter)) return;
-    size_t rb;
-    void *w = make_weights(type, rows, cols, &rb);
-    float *x = malloc(sizeof(float) * cols * ntok);
-    for (int64_t i = 0; i < cols * ntok; i++) x[i] = rndf(-1, 1);
-    float *scratch = malloc(sizeof(float) * 4 * cols);
+    miik_q8a *xq = q8 ? malloc(sizeof(miik_q8a) * nb * ntok) : NULL;
+    float *scratch = q8 ? NULL : malloc(sizeof(float) * 4 * cols);
     float *y = malloc(sizeof(float) * rows * ntok), *yr = malloc(sizeof(float) * rows * ntok);
-    miik_matmul(type, w, rb, cols, x, cols, ntok, y, rows, 0, rows, scratch);
-    miik_matmul_ref(type, w, rb, cols, x, cols, ntok, yr, rows, 0, rows, scratch);
+    if (q8) {
+        for (int64_t t = 0; t < ntok; t++) miik_quantize_act(x + t * cols, xq + t * nb, cols);
+        miik_matmul_q8(type, w, rb, cols, xq, ntok, y, rows, 0, rows);
+        for (int64_t t = 0; t < ntok; t++) miik_matvec_q8_ref(type, w, rb, cols, xq + t * nb, yr + t * rows, 0, rows);
+    } else {
+        miik_matmul(type, w, rb, cols, x, cols, ntok, y, rows, 0, rows, scratch);
+        miik_matmul_ref(type, w, rb, cols, x, cols, ntok, yr, rows, 0, rows, scratch);
+    }
     double maxerr = 0, maxabs = 0;
     for (int64_t i = 0; i < rows * ntok; i++) {
         double e = fabs((double)y[i] - yr[i]);
         if (e > maxerr) maxerr = e;
         if (fabs(yr[i]) > maxabs) maxabs = fabs(yr[i]);
     }
-    call_args args = {type, 0, w, rb, rows, cols, ntok, x, NULL, y};
-    args.xq16 = (const miik_q16a *)(void *)scratch; /* the scratch rides in the unused field */
-    time_and_report(name, (double)rows * cols * ntok, scale, 5, call_matmul_f, &args, maxerr, maxabs);
-    free(w); free(x); free(scratch); free(y); free(yr);
+    call_args args = {type, q8, w, rb, rows, cols, ntok, x, xq, y};
+    args.xq16 = (const miik_q16a *)(void *)scratch; /* miik_matmul's scratch rides in the unused field */
+    time_and_report(name, (double)rows * cols * ntok, scale, 5, q8 ? call_matmul_q8 : call_matmul_f, &args, maxerr,
+                    maxabs);
+    free(w); free(x); free(xq); free(scratch); free(y); free(yr);
 }
 
 int main(int argc, char **argv) {
@@ -227,15 +208,15 @@ int main(int argc, char **argv) {
         bench(MIIK_Q8_0, 49152, 576, q8, scale, filter);
     }
     for (int64_t nt = 8; nt <= 64; nt *= 8) {
-        bench_mm(MIIK_Q4_1, 1536, 576, nt, scale, filter);
-        bench_mm(MIIK_Q4_1, 576, 1536, nt, scale, filter);
-        bench_mm(MIIK_Q4_0, 1536, 576, nt, scale, filter);
-        bench_mm(MIIK_Q8_0, 1536, 576, nt, scale, filter);
+        bench_mm(MIIK_Q4_1, 1536, 576, nt, 1, scale, filter);
+        bench_mm(MIIK_Q4_1, 576, 1536, nt, 1, scale, filter);
+        bench_mm(MIIK_Q4_0, 1536, 576, nt, 1, scale, filter);
+        bench_mm(MIIK_Q8_0, 1536, 576, nt, 1, scale, filter);
     }
     for (int64_t nt = 2; nt <= 16; nt *= 2) {
-        bench_mmf(MIIK_Q4_1, 1536, 576, nt == 16 ? 6 : nt, scale, filter);
-        bench_mmf(MIIK_Q4_1, 576, 1536, nt, scale, filter);
-        bench_mmf(MIIK_Q8_0, 1536, 576, nt, scale, filter);
+        bench_mm(MIIK_Q4_1, 1536, 576, nt == 16 ? 6 : nt, 0, scale, filter);
+        bench_mm(MIIK_Q4_1, 576, 1536, nt, 0, scale, filter);
+        bench_mm(MIIK_Q8_0, 1536, 576, nt, 0, scale, filter);
     }
     bench(MIIK_Q4_0, 1536, 576, 0, scale, filter);
     bench(MIIK_F32, 576, 576, 0, scale, filter);
