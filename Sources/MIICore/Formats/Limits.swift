@@ -46,9 +46,9 @@ func checkedAdd(_ a: Int64, _ b: Int64, _ what: @autoclosure () -> String) throw
 extension Limits {
     /// A JSON document (config.json, tokenizer.json, a safetensors header), in bytes.
     public static let maxJSONBytes = 512 << 20
-    /// Values (arrays, objects, object keys, strings, numbers, literals) of one JSON document. The parser keeps 24
-    /// bytes per value, so this bounds its memory at ~800 MB whatever the input; the largest real
-    /// tokenizer.json files (250k-token vocabularies with their merges) have ~1-2 million.
+    /// Values (arrays, objects, object keys, strings, numbers, literals) of one JSON document. The
+    /// parser keeps 24 bytes per value, so this bounds its memory at ~800 MB whatever the input; the
+    /// largest real tokenizer.json files (250k-token vocabularies with their merges) have ~1-2 million.
     public static let maxJSONValues = 1 << 25
     /// Nesting depth of JSON arrays/objects.
     public static let maxJSONDepth = 512
