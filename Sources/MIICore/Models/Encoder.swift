@@ -516,13 +516,7 @@ public final class TransformerEncoder: @unchecked Sendable {
                     let row = scores + i * n
                     var mx = -Float.infinity
                     for j in 0..<n where row[j] > mx { mx = row[j] }
-                    var sum: Float = 0
-                    for j in 0..<n {
-                        let e = expf(row[j] - mx)
-                        row[j] = e
-                        sum += e
-                    }
-                    let inv = 1 / sum
+                    let inv = 1 / miik_exp_shifted(row, Int64(n), mx)
                     for j in 0..<n { row[j] *= inv }
                 }
                 // ctx_i (head h) = sum_j p[i, j] v_j

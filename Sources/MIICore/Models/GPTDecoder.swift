@@ -521,12 +521,7 @@ public final class GPTDecoder: @unchecked Sendable {
                         scores[j] = sc
                         if sc > mx { mx = sc }
                     }
-                    var sum: Float = 0
-                    for j in first..<len {
-                        let e = expf(scores[j] - mx)
-                        scores[j] = e
-                        sum += e
-                    }
+                    let sum = miik_exp_shifted(scores + first, Int64(len - first), mx)
                     let out = s.attn + t * d + h * hd
                     out.initialize(repeating: 0, count: hd)
                     let inv = 1 / sum
