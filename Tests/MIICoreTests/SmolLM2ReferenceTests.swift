@@ -84,16 +84,7 @@ final class SmolLM2ReferenceTests: XCTestCase {
     /// Fast mode in chunks of 16 tokens (as batched decoding and short prompts run): the 8-bit
     /// activation tiles for q, gate and up on every CPU, within the same thresholds.
     func testFastModeShortChunksWithinThresholds() throws {
-        let model = try Self.smol(.fast)
-        let session = try Session(model: model)
-        let (top1, meanAbs, maxAbs) = try Self.compare(vocab: model.vocabSize) { ids in
-            session.reset()
-            var out: [Float] = []
-            for start in stride(from: 0, to: ids.count, by: 16) {
-                out += try session.evaluate(Array(ids[start..<min(ids.count, start + 16)]), allLogits: true)
-            }
-            return out
-        }
+        let (top1, meanAbs, maxAbs) = try Self.compareFast(chunk: 16)
         print("fast, 16-token chunks: top-1 agreement \(top1), mean |Δ log-prob| \(meanAbs), max \(maxAbs)")
         XCTAssertGreaterThanOrEqual(top1, 0.93)
         XCTAssertLessThanOrEqual(meanAbs, 0.06)
@@ -104,18 +95,25 @@ final class SmolLM2ReferenceTests: XCTestCase {
     /// teacher-forced prompts above: 16-bit activations (instead of float) for keys, values, the
     /// attention output, ffn_down and the head, next to the 8-bit ones of q, gate and up.
     func testFastModeDecodeStepsWithinThresholds() throws {
-        let model = try Self.smol(.fast)
-        let session = try Session(model: model)
-        let (top1, meanAbs, maxAbs) = try Self.compare(vocab: model.vocabSize) { ids in
-            session.reset()
-            var out: [Float] = []
-            out.reserveCapacity(ids.count * model.vocabSize)
-            for id in ids { out += try session.evaluate([id]) }
-            return out
-        }
+        let (top1, meanAbs, maxAbs) = try Self.compareFast(chunk: 1)
         print("fast, one token per step: top-1 agreement \(top1), mean |Δ log-prob| \(meanAbs), max \(maxAbs)")
         XCTAssertGreaterThanOrEqual(top1, 0.93)
         XCTAssertLessThanOrEqual(meanAbs, 0.06)
+    }
+
+    /// `compare` for fast mode with the texts evaluated `chunk` tokens at a time.
+    static func compareFast(chunk: Int) throws -> (Double, Double, Double) {
+        let model = try smol(.fast)
+        let session = try Session(model: model)
+        return try compare(vocab: model.vocabSize) { ids in
+            session.reset()
+            var out: [Float] = []
+            out.reserveCapacity(ids.count * model.vocabSize)
+            for start in stride(from: 0, to: ids.count, by: chunk) {
+                out += try session.evaluate(Array(ids[start..<min(ids.count, start + chunk)]), allLogits: true)
+            }
+            return out
+        }
     }
 
     func testTokenIdsMatchTransformersTokenizer() throws {
