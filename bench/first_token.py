@@ -14,17 +14,11 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bindings", "python"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "bindings", "python"))
+sys.path.insert(0, HERE)
 import mii  # noqa: E402
-
-
-def warm(path):
-    files = [path] if os.path.isfile(path) else [os.path.join(path, f) for f in os.listdir(path)]
-    for f in files:
-        if os.path.isfile(f):
-            with open(f, "rb") as fh:
-                while fh.read(1 << 24):
-                    pass
+from compare import warm_page_cache  # noqa: E402
 
 
 def main():
@@ -37,7 +31,7 @@ def main():
     ap.add_argument("--prompt", default="The capital of France is")
     args = ap.parse_args()
     for m in args.models:
-        warm(m)
+        warm_page_cache(m)
     samples = {m: [] for m in args.models}
     for _ in range(args.runs):
         for path in args.models:
