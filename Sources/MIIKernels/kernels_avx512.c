@@ -187,11 +187,16 @@ A5I void mv32_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const floa
         if (affine(type)) xs = _mm512_add_ps(x0, x1);
         for (int r = 0; r < nr; r++) {
             const uint8_t *blk = w + (size_t)r * rb + (size_t)b * (size_t)bs;
+            /* decode streams each matrix from DRAM once per token: prefetch the same block of the
+             * next group of rows (a hint: never faults past the end) */
+            _mm_prefetch((const char *)(blk + 4 * rb), _MM_HINT_T0);
             __m512 f0, f1;
             block_f32(type, blk, &f0, &f1);
             const __m512 v = _mm512_fmadd_ps(f1, x1, _mm512_mul_ps(f0, x0));
-            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(H2F(blk)), v, acc[r]);
-            if (affine(type)) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(H2F(blk + 2)), xs, acc[r]);
+            /* one conversion gives [d, m] (m: the next two bytes, used by the affine types only) */
+            const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)miik_load_u32(blk)));
+            acc[r] = _mm512_fmadd_ps(_mm512_broadcastss_ps(dm), v, acc[r]);
+            if (affine(type)) acc[r] = _mm512_fmadd_ps(_mm512_broadcastss_ps(_mm_movehdup_ps(dm)), xs, acc[r]);
         }
     }
     for (int r = 0; r < nr; r++) y[r] = _mm512_reduce_add_ps(acc[r]);
@@ -284,68 +289,6 @@ A5 int miik_avx512_matvec(int type, const void *w, size_t row_bytes, int64_t col
     }
 }
 
-/* ---- precise matmul ------------------------------------------------------------------------ */
-
-A5I void dot_1x4(const float *w, const float *x0, const float *x1, const float *x2, const float *x3,
-                 int64_t n, float out[4]) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-    __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
-    __m512 b2 = _mm512_setzero_ps(), b3 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        const __m512 w0 = _mm512_loadu_ps(w + i), w1 = _mm512_loadu_ps(w + i + 16);
-        a0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x0 + i), a0);
-        a1 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x1 + i), a1);
-        a2 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x2 + i), a2);
-        a3 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x3 + i), a3);
-        b0 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x0 + i + 16), b0);
-        b1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x1 + i + 16), b1);
-        b2 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x2 + i + 16), b2);
-        b3 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x3 + i + 16), b3);
-    }
-    for (; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : tail_mask(n - i);
-        const __m512 w0 = _mm512_maskz_loadu_ps(m, w + i);
-        a0 = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x0 + i), a0);
-        a1 = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x1 + i), a1);
-        a2 = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x2 + i), a2);
-        a3 = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x3 + i), a3);
-    }
-    out[0] = _mm512_reduce_add_ps(_mm512_add_ps(a0, b0));
-    out[1] = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1));
-    out[2] = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2));
-    out[3] = _mm512_reduce_add_ps(_mm512_add_ps(a3, b3));
-}
-
-A5 int miik_avx512_matmul(int type, const void *w, size_t row_bytes, int64_t cols,
-                          const float *x, int64_t ldx, int64_t n_tok, float *y, int64_t ldy,
-                          int64_t r0, int64_t r1, float *scratch) {
-    if (!miik_type_supported(type)) return 0;
-    const uint8_t *base = (const uint8_t *)w;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = base + (size_t)r * row_bytes;
-        const float *wr;
-        if (type == MIIK_F32) {
-            wr = (const float *)(const void *)row;
-        } else {
-            if (!miik_avx512_dequantize(type, row, scratch, cols) &&
-                !miik_avx2_dequantize(type, row, scratch, cols)) {
-                miik_dequantize_ref(type, row, scratch, cols);
-            }
-            wr = scratch;
-        }
-        int64_t t = 0;
-        for (; t + 4 <= n_tok; t += 4) {
-            float o[4];
-            dot_1x4(wr, x + t * ldx, x + (t + 1) * ldx, x + (t + 2) * ldx, x + (t + 3) * ldx, cols, o);
-            for (int k = 0; k < 4; k++) y[(t + k) * ldy + r] = o[k];
-        }
-        for (; t < n_tok; t++) y[t * ldy + r] = dot_f32(wr, x + t * ldx, cols);
-    }
-    return 1;
-}
-
 /* ---- fast mode: 8-bit activations ---------------------------------------------------------- */
 
 A5 void miik_avx512_quantize_act(const float *x, miik_q8a *dst, int64_t n) {
@@ -375,35 +318,6 @@ A5 void miik_avx512_quantize_act(const float *x, miik_q8a *dst, int64_t n) {
     }
 }
 
-/* VNNI integer dots. Unsigned weight bytes times signed activation bytes (vpdpbusd); the symmetric
- * types are made unsigned by an offset (Q4_0 +8, Q5_0 +16, Q8_0 +128 via xor 0x80) whose
- * contribution offset*sum(a) is computed once per activation block and subtracted.
- *
- * Two blocks per 512-bit register. Nibble types produce, for blocks A and B,
- * [lo(A) | lo(B) | hi(A) | hi(B)] (16 bytes each), so the activations are permuted to match:
- * [a_A[0:16] | a_B[0:16] | a_A[16:32] | a_B[16:32]]; int32 lanes 0-3 and 8-11 then belong to
- * block A, lanes 4-7 and 12-15 to block B. Q8_0 keeps the natural [A | B] order (lanes 0-7 A). */
-
-A5VI __m512i pair_u8(int type, const uint8_t *ba, const uint8_t *bb) {
-    if (type == MIIK_Q8_0) {
-        const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ba + 2))),
-                                             _mm256_loadu_si256((const __m256i *)(bb + 2)), 1);
-        return _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80));
-    }
-    const int qo = qs_off(type);
-    const __m256i raw = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(bb + qo)),
-                                         _mm_loadu_si128((const __m128i *)(ba + qo)));
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(raw, m4)),
-                                   _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4), 1);
-    if (type == MIIK_Q5_0 || type == MIIK_Q5_1) {
-        const uint64_t ha = miik_load_u32(ba + qh_off(type)), hb = miik_load_u32(bb + qh_off(type));
-        const __mmask64 k = (ha & 0xFFFFu) | ((hb & 0xFFFFu) << 16) | ((ha >> 16) << 32) | ((hb >> 16) << 48);
-        w = _mm512_mask_add_epi8(w, k, w, _mm512_set1_epi8(16));
-    }
-    return w;
-}
-
 A5VI int sym_offset(int type) {
     switch (type) {
     case MIIK_Q4_0: return 8;
@@ -413,67 +327,62 @@ A5VI int sym_offset(int type) {
     }
 }
 
-A5VI void mvq8_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const miik_q8a *xq, float *y, int nr) {
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    float accm[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+/* One token (decode): the AVX2 kernel's scheme, one 32-quant block per 256-bit register, with
+ * vpdpbusd in place of maddubs + madd. Q8_0: |w| times a with w's sign; the 4/5-bit types: the
+ * unsigned quants times a, the symmetric types' offset * sum(a) subtracted per block
+ * (computed once for all rows). Weights are prefetched one group of rows ahead, as decode streams
+ * them from DRAM. */
+A5VI void mvq8v_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const miik_q8a *xq, float *y, int nr) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m128 accm[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
     const int bs = bytes32(type);
-    const int off = sym_offset(type);
-    const __m512i voff = _mm512_set1_epi8((char)off);
-    /* lanes of block B: 4-7 and 12-15 for the nibble layout, 8-15 for Q8_0 */
-    const __mmask16 kb = type == MIIK_Q8_0 ? (__mmask16)0xFF00 : (__mmask16)0xF0F0;
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xq[b].q)),
-                                       _mm256_loadu_si256((const __m256i *)xq[b + 1].q), 1);
-        if (type != MIIK_Q8_0) a = _mm512_shuffle_i64x2(a, a, _MM_SHUFFLE(3, 1, 2, 0));
-        const __m512i corr = off ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), voff, a) : _mm512_setzero_si512();
-        const float da = xq[b].d, db = xq[b + 1].d;
-        for (int r = 0; r < nr; r++) {
-            const uint8_t *ba = w + (size_t)r * rb + (size_t)b * (size_t)bs;
-            const uint8_t *bb = ba + bs;
-            __m512i is = _mm512_dpbusd_epi32(_mm512_setzero_si512(), pair_u8(type, ba, bb), a);
-            if (off) is = _mm512_sub_epi32(is, corr);
-            const __m512 sc = _mm512_mask_blend_ps(kb, _mm512_set1_ps(H2F(ba) * da), _mm512_set1_ps(H2F(bb) * db));
-            acc[r] = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(is), acc[r]);
-            if (affine(type)) accm[r] += H2F(ba + 2) * xq[b].s + H2F(bb + 2) * xq[b + 1].s;
-        }
-    }
-    for (; b < nb; b++) { /* odd last block: 256-bit, natural element order */
+    const int off = type == MIIK_Q8_0 ? 0 : sym_offset(type);
+    for (int64_t b = 0; b < nb; b++) {
         const __m256i a = _mm256_loadu_si256((const __m256i *)xq[b].q);
-        const __m256i voff8 = _mm256_set1_epi8((char)off);
-        const __m256i corr = off ? _mm256_dpbusd_epi32(_mm256_setzero_si256(), voff8, a) : _mm256_setzero_si256();
+        const __m256i corr = off ? _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)off), a)
+                                 : _mm256_setzero_si256();
+        /* [d_a, s_a]: the two floats at the start of the activation block */
+        const __m128 das = _mm_castpd_ps(_mm_load_sd((const double *)(const void *)&xq[b].d));
         for (int r = 0; r < nr; r++) {
-            const uint8_t *ba = w + (size_t)r * rb + (size_t)b * (size_t)bs;
-            __m256i wq;
+            const uint8_t *blk = w + (size_t)r * rb + (size_t)b * (size_t)bs;
+            _mm_prefetch((const char *)(blk + 4 * rb), _MM_HINT_T0);
+            __m256i is;
             if (type == MIIK_Q8_0) {
-                wq = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(ba + 2)), _mm256_set1_epi8((char)0x80));
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 2));
+                is = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(q), _mm256_sign_epi8(a, q));
             } else {
-                const __m128i raw = _mm_loadu_si128((const __m128i *)(ba + qs_off(type)));
-                wq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
-                if (type == MIIK_Q5_0 || type == MIIK_Q5_1) {
-                    const __mmask32 k = miik_load_u32(ba + qh_off(type));
-                    wq = _mm256_mask_add_epi8(wq, k, wq, _mm256_set1_epi8(16));
-                }
+                const __m128i raw = _mm_loadu_si128((const __m128i *)(blk + qs_off(type)));
+                __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
+                if (type == MIIK_Q5_0 || type == MIIK_Q5_1)
+                    u = _mm256_mask_add_epi8(u, (__mmask32)miik_load_u32(blk + qh_off(type)), u, _mm256_set1_epi8(16));
+                is = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, a);
+                if (off) is = _mm256_sub_epi32(is, corr);
             }
-            __m256i is = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wq, a);
-            if (off) is = _mm256_sub_epi32(is, corr);
-            const __m256 f = _mm256_mul_ps(_mm256_set1_ps(H2F(ba) * xq[b].d), _mm256_cvtepi32_ps(is));
-            __m128 h = _mm_add_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
-            h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-            h = _mm_add_ss(h, _mm_movehdup_ps(h));
-            accm[r] += _mm_cvtss_f32(h);
-            if (affine(type)) accm[r] += H2F(ba + 2) * xq[b].s;
+            const __m256 f = _mm256_cvtepi32_ps(is);
+            if (affine(type)) {
+                /* one fp16 conversion and one multiply give [d_w * d_a, m_w * s_a] */
+                const __m128 pr = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)miik_load_u32(blk))), das);
+                acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(pr), f, acc[r]);
+                accm[r] = _mm_add_ps(accm[r], pr);
+            } else {
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(H2F(blk) * xq[b].d), f, acc[r]);
+            }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = _mm512_reduce_add_ps(acc[r]) + accm[r];
+    for (int r = 0; r < nr; r++) {
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        y[r] = _mm_cvtss_f32(h) + (affine(type) ? _mm_cvtss_f32(_mm_movehdup_ps(accm[r])) : 0.0f);
+    }
 }
 
 #define MVQ8_INSTANCE(NAME, TYPE)                                                                     \
     A5V static void NAME(const uint8_t *w, size_t rb, int64_t nb, const miik_q8a *xq, float *y,      \
                          int64_t r0, int64_t r1) {                                                   \
         int64_t r = r0;                                                                              \
-        for (; r + 4 <= r1; r += 4) mvq8_rows(TYPE, w + (size_t)r * rb, rb, nb, xq, y + r, 4);        \
-        for (; r < r1; r++) mvq8_rows(TYPE, w + (size_t)r * rb, rb, nb, xq, y + r, 1);                \
+        for (; r + 4 <= r1; r += 4) mvq8v_rows(TYPE, w + (size_t)r * rb, rb, nb, xq, y + r, 4);       \
+        for (; r < r1; r++) mvq8v_rows(TYPE, w + (size_t)r * rb, rb, nb, xq, y + r, 1);               \
     }
 
 MVQ8_INSTANCE(mvq8_q4_0, MIIK_Q4_0)
@@ -497,18 +406,259 @@ A5V int miik_avx512_matvec_q8(int type, const void *w, size_t row_bytes, int64_t
     }
 }
 
+/* ---- fast mode, several tokens: VNNI tiles with the tokens in lanes ------------------------- *
+ *
+ * The activations of up to 16 tokens are packed once per call so that, for each block and each
+ * group j of the block's quants, one vector holds token t's group in int32 lane t: 4 quants (j < 8)
+ * for 8-bit activations, 2 (j < 16) for 16-bit ones. A weight row's matching group is broadcast to
+ * all lanes, and one vpdpbusd (8-bit: unsigned weight bytes times signed activation bytes) or
+ * vpdpwssd (16-bit: signed words times signed words) adds its dot with every token's group at once.
+ * A block's 8 or 16 instructions leave the tokens' integer block sums in the lanes; one conversion
+ * and one FMA apply the scales d_w * d_a(t) (and one more FMA the affine types' m_w * s_a(t)).
+ *
+ * 8-bit: the symmetric types are made unsigned by an offset (Q4_0 +8, Q5_0 +16, Q8_0 +128 by xor
+ * 0x80) whose contribution offset * sum(q_t) is packed per token and subtracted in integers.
+ * 16-bit: the weights are widened to signed words (the offset subtracted, Q8_0 sign-extended), so
+ * nothing is subtracted. Sums stay in int32: at most 16 pairs of 2 * 128 * 32767.
+ *
+ * 16 tokens use 512-bit registers; 8 or fewer 256-bit ones (the first half of each packed lane
+ * group), whose dot instructions issue twice as often on Zen 4. Rows longer than MMV_MAXNB blocks
+ * are done in chunks of blocks, each chunk's sums added to y. Padding lanes hold zero quants and
+ * scales and are not stored. */
+
+#define MMV_TOK 16
+#define MMV_MAXNB 32
+#ifndef MIIK_AVX512_MM_MIN_TOK
+#define MIIK_AVX512_MM_MIN_TOK 8 /* fewer tokens: the AVX2 4-token tiles / float tiles (bench/RESULTS.md) */
+#endif
+
+typedef struct {
+    int32_t a[MMV_MAXNB][16][MMV_TOK]; /* [block][group j][token] */
+    float d[MMV_MAXNB][MMV_TOK];       /* activation scales */
+    float s[MMV_MAXNB][MMV_TOK];       /* d * sum(q) (the affine types' min term) */
+    int32_t o[MMV_MAXNB][MMV_TOK];     /* 8-bit: offset * sum(q) (the symmetric types) */
+} __attribute__((aligned(64))) mmv_pack;
+
+/* Packs tokens [0, nt) (nt <= 16) of blocks [b0, b0 + nbc); xq is [token][nb blocks]. */
+A5VI void mmv_pack8(int off, const miik_q8a *xq, int64_t nb, int nt, int64_t b0, int64_t nbc, mmv_pack *p) {
+    for (int64_t b = 0; b < nbc; b++) {
+        for (int t = 0; t < MMV_TOK; t++) {
+            const miik_q8a *blk = t < nt ? xq + (int64_t)t * nb + b0 + b : NULL;
+            int32_t sum = 0;
+            if (blk) for (int k = 0; k < 32; k++) sum += blk->q[k];
+            for (int j = 0; j < 8; j++) p->a[b][j][t] = blk ? (int32_t)miik_load_u32(blk->q + 4 * j) : 0;
+            p->d[b][t] = blk ? blk->d : 0.0f;
+            p->s[b][t] = blk ? blk->s : 0.0f;
+            p->o[b][t] = off * sum;
+        }
+    }
+}
+
+/* miik_q16a keeps element e at position q16_pos(e) (0-7, 16-23, 8-15, 24-31: an involution). */
+A5VI int q16_pos(int e) { return e < 8 || e >= 24 ? e : (e < 16 ? e + 8 : e - 8); }
+
+A5VI void mmv_pack16(const miik_q16a *xq, int64_t nb, int nt, int64_t b0, int64_t nbc, mmv_pack *p) {
+    for (int64_t b = 0; b < nbc; b++) {
+        for (int t = 0; t < MMV_TOK; t++) {
+            const miik_q16a *blk = t < nt ? xq + (int64_t)t * nb + b0 + b : NULL;
+            for (int j = 0; j < 16; j++) {
+                const uint32_t lo = blk ? (uint16_t)blk->q[q16_pos(2 * j)] : 0u;
+                const uint32_t hi = blk ? (uint16_t)blk->q[q16_pos(2 * j + 1)] : 0u;
+                p->a[b][j][t] = (int32_t)(lo | hi << 16);
+            }
+            p->d[b][t] = blk ? blk->d : 0.0f;
+            p->s[b][t] = blk ? blk->s : 0.0f;
+            p->o[b][t] = 0;
+        }
+    }
+}
+
+/* A block's 32 quants as unsigned bytes in element order (the symmetric types offset). */
+A5VI __m256i block_u8(int type, const uint8_t *blk) {
+    if (type == MIIK_Q8_0)
+        return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), _mm256_set1_epi8((char)0x80));
+    const __m128i raw = _mm_loadu_si128((const __m128i *)(blk + qs_off(type)));
+    __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
+    if (type == MIIK_Q5_0 || type == MIIK_Q5_1)
+        u = _mm256_mask_add_epi8(u, (__mmask32)miik_load_u32(blk + qh_off(type)), u, _mm256_set1_epi8(16));
+    return u;
+}
+
+/* The weight groups of one block: 8 dwords of 4 unsigned bytes (8-bit tiles), or 16 dwords of 2
+ * signed words (16-bit tiles). */
+A5VI void block_groups8(int type, const uint8_t *blk, uint32_t *wq) {
+    _mm256_store_si256((__m256i *)wq, block_u8(type, blk));
+}
+
+A5VI void block_groups16(int type, const uint8_t *blk, uint32_t *wq) {
+    /* two 256-bit stores: the dword loads that follow are forwarded from them (measured ~1.5x
+     * slower with one 512-bit store on Zen 4) */
+    __m256i lo, hi;
+    if (type == MIIK_Q8_0) {
+        lo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 2)));
+        hi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 18)));
+    } else {
+        const __m256i u = block_u8(type, blk);
+        lo = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(u));
+        hi = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(u, 1));
+        const int off = sym_offset(type);
+        if (off) {
+            lo = _mm256_sub_epi16(lo, _mm256_set1_epi16((short)off));
+            hi = _mm256_sub_epi16(hi, _mm256_set1_epi16((short)off));
+        }
+    }
+    _mm256_store_si256((__m256i *)wq, lo);
+    _mm256_store_si256((__m256i *)(wq + 8), hi);
+}
+
+A5VI int off8(int type) { return sym_offset(type); }
+A5VI int off16(int type) { (void)type; return 0; }
+
+/* NR rows (rb bytes apart) against the packed tokens of nbc blocks: acc[r] lane t = row r . token t.
+ * One body for both activation widths (NG groups per block, GROUPS / DP / OFF) and both register
+ * widths (VI / VF and their operations). */
+#define MMV_ROWS_DEF(NAME, NG, GROUPS, OFF, VI, VF, DP, SET1, LDI, LDF, ADD, SUB, CVT, MUL, FMA, BCAST, ZERO, ZEROF) \
+    A5VI void NAME(int type, const uint8_t *w, size_t rb, int64_t nbc, const mmv_pack *p, VF acc[4], int nr) { \
+        const int bs = bytes32(type);                                                                \
+        const int off = OFF(type);                                                                   \
+        for (int r = 0; r < nr; r++) acc[r] = ZEROF();                                               \
+        for (int64_t b = 0; b < nbc; b++) {                                                          \
+            uint32_t wq[4][16] __attribute__((aligned(64)));                                         \
+            VI is[4], is2[4]; /* even and odd groups: two dependency chains per row */               \
+            for (int r = 0; r < nr; r++) {                                                           \
+                /* the next group of rows' block: the output head streams from DRAM */              \
+                _mm_prefetch((const char *)(w + (size_t)(r + 4) * rb + (size_t)b * (size_t)bs), _MM_HINT_T0); \
+                GROUPS(type, w + (size_t)r * rb + (size_t)b * (size_t)bs, wq[r]);                    \
+                is[r] = ZERO();                                                                      \
+                is2[r] = ZERO();                                                                     \
+            }                                                                                        \
+            /* the groups are broadcast from memory (a load each); left to itself the compiler      \
+             * keeps them in registers and broadcasts them with two shuffles each, ~2x slower */     \
+            __asm__ volatile("" : : "r"(wq) : "memory");                                             \
+            for (int j = 0; j < NG; j += 2) {                                                        \
+                const VI a = LDI((const void *)p->a[b][j]), a2 = LDI((const void *)p->a[b][j + 1]);  \
+                for (int r = 0; r < nr; r++) {                                                       \
+                    is[r] = DP(is[r], SET1((int)wq[r][j]), a);                                       \
+                    is2[r] = DP(is2[r], SET1((int)wq[r][j + 1]), a2);                                \
+                }                                                                                    \
+            }                                                                                        \
+            for (int r = 0; r < nr; r++) is[r] = ADD(is[r], is2[r]);                                 \
+            const VF da = LDF(p->d[b]);                                                              \
+            for (int r = 0; r < nr; r++) {                                                           \
+                const uint8_t *blk = w + (size_t)r * rb + (size_t)b * (size_t)bs;                    \
+                if (off) is[r] = SUB(is[r], LDI((const void *)p->o[b]));                             \
+                const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)miik_load_u32(blk))); /* [d, m] */ \
+                acc[r] = FMA(CVT(is[r]), MUL(da, BCAST(dm)), acc[r]);                                \
+                if (affine(type)) acc[r] = FMA(LDF(p->s[b]), BCAST(_mm_movehdup_ps(dm)), acc[r]);    \
+            }                                                                                        \
+        }                                                                                            \
+    }
+
+A5VI __m512i ld512i(const void *p) { return _mm512_load_si512(p); }
+A5VI __m256i ld256i(const void *p) { return _mm256_load_si256((const __m256i *)p); }
+#define MMV_OPS512 __m512i, __m512, ld512i, _mm512_load_ps, _mm512_add_epi32, _mm512_sub_epi32, _mm512_cvtepi32_ps, _mm512_mul_ps, \
+                   _mm512_fmadd_ps, _mm512_broadcastss_ps, _mm512_setzero_si512, _mm512_setzero_ps
+#define MMV_OPS256 __m256i, __m256, ld256i, _mm256_load_ps, _mm256_add_epi32, _mm256_sub_epi32, _mm256_cvtepi32_ps, _mm256_mul_ps, \
+                   _mm256_fmadd_ps, _mm256_broadcastss_ps, _mm256_setzero_si256, _mm256_setzero_ps
+/* argument order adapter: (VI, VF, LDI, LDF, ...) after DP and SET1 */
+#define MMV_ROWS(NAME, NG, GROUPS, OFF, DP, SET1, OPS) MMV_ROWS_DEF_(NAME, NG, GROUPS, OFF, DP, SET1, OPS)
+#define MMV_ROWS_DEF_(NAME, NG, GROUPS, OFF, DP, SET1, VI, VF, LDI, LDF, ADD, SUB, CVT, MUL, FMA, BCAST, ZERO, ZEROF) \
+    MMV_ROWS_DEF(NAME, NG, GROUPS, OFF, VI, VF, DP, SET1, LDI, LDF, ADD, SUB, CVT, MUL, FMA, BCAST, ZERO, ZEROF)
+MMV_ROWS(mmv8_rows16, 8, block_groups8, off8, _mm512_dpbusd_epi32, _mm512_set1_epi32, MMV_OPS512)
+MMV_ROWS(mmv8_rows8, 8, block_groups8, off8, _mm256_dpbusd_epi32, _mm256_set1_epi32, MMV_OPS256)
+MMV_ROWS(mmv16_rows16, 16, block_groups16, off16, _mm512_dpwssd_epi32, _mm512_set1_epi32, MMV_OPS512)
+MMV_ROWS(mmv16_rows8, 16, block_groups16, off16, _mm256_dpwssd_epi32, _mm256_set1_epi32, MMV_OPS256)
+
+/* Stores lanes [0, nt) of one row's results to y (token t at yc[t * ldy]), or adds them for a later
+ * chunk of blocks. */
+A5VI void mmv_store(const float *o, int nt, float *yc, int64_t ldy, int add) {
+    if (add) for (int t = 0; t < nt; t++) yc[t * ldy] += o[t];
+    else for (int t = 0; t < nt; t++) yc[t * ldy] = o[t];
+}
+
+/* xq: [n_tok][nb] blocks of miik_q8a (wide = 0) or miik_q16a (wide = 1). */
+A5VI void mmv_tiles(int type, int wide, const uint8_t *w, size_t rb, int64_t nb, const void *xq, int64_t n_tok,
+                    float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    mmv_pack p;
+    const int bs = bytes32(type);
+    for (int64_t t0 = 0; t0 < n_tok; t0 += MMV_TOK) {
+        const int nt = n_tok - t0 < MMV_TOK ? (int)(n_tok - t0) : MMV_TOK;
+        for (int64_t b0 = 0; b0 < nb; b0 += MMV_MAXNB) {
+            const int64_t nbc = nb - b0 < MMV_MAXNB ? nb - b0 : MMV_MAXNB;
+            if (wide) mmv_pack16((const miik_q16a *)xq + t0 * nb, nb, nt, b0, nbc, &p);
+            else mmv_pack8(sym_offset(type), (const miik_q8a *)xq + t0 * nb, nb, nt, b0, nbc, &p);
+            for (int64_t r = r0; r < r1;) {
+                const int nr = r1 - r >= 4 ? 4 : 1;
+                const uint8_t *wr = w + (size_t)r * rb + (size_t)b0 * (size_t)bs;
+                float o[4][MMV_TOK] __attribute__((aligned(64)));
+                if (nt > 8) {
+                    __m512 acc[4];
+                    if (wide) {
+                        if (nr == 4) mmv16_rows16(type, wr, rb, nbc, &p, acc, 4);
+                        else mmv16_rows16(type, wr, rb, nbc, &p, acc, 1);
+                    } else {
+                        if (nr == 4) mmv8_rows16(type, wr, rb, nbc, &p, acc, 4);
+                        else mmv8_rows16(type, wr, rb, nbc, &p, acc, 1);
+                    }
+                    for (int k = 0; k < nr; k++) _mm512_store_ps(o[k], acc[k]);
+                } else {
+                    __m256 acc[4];
+                    if (wide) {
+                        if (nr == 4) mmv16_rows8(type, wr, rb, nbc, &p, acc, 4);
+                        else mmv16_rows8(type, wr, rb, nbc, &p, acc, 1);
+                    } else {
+                        if (nr == 4) mmv8_rows8(type, wr, rb, nbc, &p, acc, 4);
+                        else mmv8_rows8(type, wr, rb, nbc, &p, acc, 1);
+                    }
+                    for (int k = 0; k < nr; k++) _mm256_store_ps(o[k], acc[k]);
+                }
+                for (int k = 0; k < nr; k++) mmv_store(o[k], nt, y + t0 * ldy + r + k, ldy, b0 > 0);
+                r += nr;
+            }
+        }
+    }
+}
+
+#define MMV_INSTANCE(NAME, TYPE)                                                                      \
+    A5V static void NAME(int wide, const uint8_t *w, size_t rb, int64_t nb, const void *xq, int64_t n_tok, \
+                         float *y, int64_t ldy, int64_t r0, int64_t r1) {                            \
+        mmv_tiles(TYPE, wide, w, rb, nb, xq, n_tok, y, ldy, r0, r1);                                 \
+    }
+
+MMV_INSTANCE(mmv_q4_0, MIIK_Q4_0)
+MMV_INSTANCE(mmv_q4_1, MIIK_Q4_1)
+MMV_INSTANCE(mmv_q5_0, MIIK_Q5_0)
+MMV_INSTANCE(mmv_q5_1, MIIK_Q5_1)
+MMV_INSTANCE(mmv_q8_0, MIIK_Q8_0)
+
+A5V static int mmv_dispatch(int type, int wide, const void *w, size_t row_bytes, int64_t cols, const void *xq,
+                            int64_t n_tok, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    const uint8_t *base = (const uint8_t *)w;
+    const int64_t nb = cols / 32;
+    switch (type) {
+    case MIIK_Q4_0: mmv_q4_0(wide, base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
+    case MIIK_Q4_1: mmv_q4_1(wide, base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
+    case MIIK_Q5_0: mmv_q5_0(wide, base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
+    case MIIK_Q5_1: mmv_q5_1(wide, base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
+    case MIIK_Q8_0: mmv_q8_0(wide, base, row_bytes, nb, xq, n_tok, y, ldy, r0, r1); return 1;
+    default: return 0;
+    }
+}
+
+int miik_avx512_mm_min_tokens(void) { return MIIK_AVX512_MM_MIN_TOK; }
+
 A5V int miik_avx512_matmul_q8(int type, const void *w, size_t row_bytes, int64_t cols,
                               const miik_q8a *xq, int64_t n_tok, float *y, int64_t ldy,
                               int64_t r0, int64_t r1, int vnni) {
-    if (!vnni || !miik_type_has_q8_path(type)) return 0;
-    const int64_t nb = cols / 32;
-    for (int64_t rt = r0; rt < r1; rt += 16) {
-        const int64_t re = rt + 16 < r1 ? rt + 16 : r1;
-        for (int64_t t = 0; t < n_tok; t++) {
-            miik_avx512_matvec_q8(type, w, row_bytes, cols, xq + t * nb, y + t * ldy, rt, re, 1);
-        }
-    }
-    return 1;
+    if (!vnni || n_tok < MIIK_AVX512_MM_MIN_TOK) return 0; /* the AVX2 4-token tiles */
+    return mmv_dispatch(type, 0, w, row_bytes, cols, xq, n_tok, y, ldy, r0, r1);
+}
+
+A5V int miik_avx512_matmul_q16(int type, const void *w, size_t row_bytes, int64_t cols,
+                               const miik_q16a *xq, int64_t n_tok, float *y, int64_t ldy,
+                               int64_t r0, int64_t r1, int vnni) {
+    if (!vnni) return 0;
+    return mmv_dispatch(type, 1, w, row_bytes, cols, xq, n_tok, y, ldy, r0, r1);
 }
 
 #endif /* x86 */

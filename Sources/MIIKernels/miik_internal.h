@@ -150,9 +150,6 @@ float miik_avx512_dot_f32(const float *a, const float *b, int64_t n);
 void miik_avx512_axpy_f32(float a, const float *x, float *y, int64_t n);
 int miik_avx512_matvec(int type, const void *w, size_t row_bytes, int64_t cols,
                        const float *x, float *y, int64_t r0, int64_t r1);
-int miik_avx512_matmul(int type, const void *w, size_t row_bytes, int64_t cols,
-                       const float *x, int64_t ldx, int64_t n_tok, float *y, int64_t ldy,
-                       int64_t r0, int64_t r1, float *scratch);
 void miik_avx512_quantize_act(const float *x, miik_q8a *dst, int64_t n);
 /* vnni: 1 to use vpdpbusd (requires avx512vnni), 0 for the maddubs formulation. */
 int miik_avx512_matvec_q8(int type, const void *w, size_t row_bytes, int64_t cols,
@@ -160,6 +157,10 @@ int miik_avx512_matvec_q8(int type, const void *w, size_t row_bytes, int64_t col
 int miik_avx512_matmul_q8(int type, const void *w, size_t row_bytes, int64_t cols,
                           const miik_q8a *xq, int64_t n_tok, float *y, int64_t ldy,
                           int64_t r0, int64_t r1, int vnni);
+int miik_avx512_matmul_q16(int type, const void *w, size_t row_bytes, int64_t cols,
+                           const miik_q16a *xq, int64_t n_tok, float *y, int64_t ldy,
+                           int64_t r0, int64_t r1, int vnni);
+int miik_avx512_mm_min_tokens(void);
 
 /* types.c: the ISA level to use (after forcing), and whether VNNI may be used. */
 int miik_isa_level_internal(void);

@@ -1,7 +1,7 @@
 import MIIKernels
 import XCTest
 
-/// Fast mode's 16-bit activations (quantize_act16, matvec_q16) for the products it keeps near float.
+/// Fast mode's 16-bit activations (quantize_act16, matvec_q16, matmul_q16) for the products it keeps near float.
 final class Q16Tests: XCTestCase {
     func quantize(_ x: [Float], ref: Bool) -> [miik_q16a] {
         var out = [miik_q16a](repeating: miik_q16a(), count: x.count / 32)
@@ -135,6 +135,47 @@ final class Q16Tests: XCTestCase {
         }
     }
 
+    /// Several tokens (miik_matmul_q16) against the reference matvec per token. On AVX-512 VNNI
+    /// these are the 16-token tiles (21 = 16 + 5 in 256-bit registers, 40 = 16 + 16 + 8); 8224
+    /// columns (257 blocks) take several chunks of packed blocks; rows 3..<20 cross a 4-row group
+    /// and leave single rows. Elsewhere the product runs token by token.
+    func testMatmulQ16AllISAs() {
+        var rng = SplitMix64(seed: 58)
+        let rows = 21
+        for t in KType.q8Types {
+            for cols in [576, 8224] {
+                let w = randomWeights(t, rows: rows, cols: cols, rng: &rng)
+                let deq = refDequant(t, w, rows: rows, cols: cols)
+                let rb = t.rowBytes(cols)
+                for nTok in [1, 3, 8, 21, 40] {
+                    let ldy = rows + 2
+                    let xq = quantize(testActivations(&rng, n: nTok * cols), ref: true)
+                    let nb = cols / 32
+                    forEachISA { _, isa in
+                        let (r0, r1) = (3, 20)
+                        var y = [Float](repeating: 555, count: nTok * ldy)
+                        w.withUnsafeBytes {
+                            miik_matmul_q16(t.id, $0.baseAddress, rb, Int64(cols), xq, Int64(nTok), &y, Int64(ldy), Int64(r0), Int64(r1))
+                        }
+                        for tok in 0..<nTok {
+                            let xt = Array(xq[(tok * nb)..<((tok + 1) * nb)])
+                            let xd = dequantized(xt)
+                            var want = [Float](repeating: 0, count: rows)
+                            w.withUnsafeBytes { miik_matvec_q16_ref(t.id, $0.baseAddress, rb, Int64(cols), xt, &want, 0, Int64(rows)) }
+                            for r in 0..<ldy {
+                                let got = y[tok * ldy + r]
+                                if r < r0 || r >= r1 { XCTAssertEqual(got, 555, "\(isa) \(t) tok \(tok) r \(r)"); continue }
+                                let scale = absDot(deq[(r * cols)..<((r + 1) * cols)], xd[...])
+                                XCTAssertEqual(got, want[r], accuracy: Float(1e-5 * scale) + 1e-30,
+                                               "\(isa) \(t) cols \(cols) tok \(tok) row \(r)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Integer-valued weights and activations (scales 1, min -2): every float step is exact, so
     /// the optimized kernel must reproduce the reference exactly, including the largest products
     /// (|q| = 32767 against Q8_0's -128 and 127).
@@ -176,6 +217,16 @@ final class Q16Tests: XCTestCase {
                 for r in 0..<rows {
                     XCTAssertEqual(Double(y[r]), Double(want[r]), accuracy: scale[r] * 1e-6, "\(isa) \(t) row \(r)")
                 }
+                // the same token 17 times: a 16-token tile and a 256-bit one (AVX-512 VNNI)
+                let x17 = [miik_q16a]((0..<17).map { _ in xq }.joined())
+                var y17 = [Float](repeating: 0, count: 17 * rows)
+                w.withUnsafeBytes { miik_matmul_q16(t.id, $0.baseAddress, rb, Int64(cols), x17, 17, &y17, Int64(rows), 0, Int64(rows)) }
+                for tok in 0..<17 {
+                    for r in 0..<rows {
+                        XCTAssertEqual(Double(y17[tok * rows + r]), Double(want[r]), accuracy: scale[r] * 1e-6,
+                                       "\(isa) \(t) matmul tok \(tok) row \(r)")
+                    }
+                }
             }
         }
     }
@@ -208,7 +259,10 @@ final class Q16Tests: XCTestCase {
                                   quants: { quants($0).map(Int.init) }) { t, w, got, _, rows, cols in
             var y = [Float](repeating: 0, count: rows)
             w.withUnsafeBytes { miik_matvec_q16(t.id, $0.baseAddress, t.rowBytes(cols), Int64(cols), got, &y, 0, Int64(rows)) }
-            return [("matvec", y)]
+            let x17 = [miik_q16a]((0..<17).map { _ in got }.joined())
+            var y17 = [Float](repeating: 0, count: 17 * rows)
+            w.withUnsafeBytes { miik_matmul_q16(t.id, $0.baseAddress, t.rowBytes(cols), Int64(cols), x17, 17, &y17, Int64(rows), 0, Int64(rows)) }
+            return [("matvec", y), ("matmul of 17", y17)]
         }
     }
 }

@@ -156,13 +156,15 @@ final class Q8Tests: XCTestCase {
         var rng = SplitMix64(seed: 77)
         let rows = 21
         // 576 columns (18 blocks) take the tiles with packed token scales; 8224 (257 blocks) the
-        // per-token tiles for rows longer than the packed arrays hold.
+        // per-token tiles for rows longer than the packed arrays hold (AVX2), or several chunks of
+        // packed blocks (the AVX-512 VNNI tiles: 64 blocks each). 8 tokens and more take the VNNI
+        // tiles: 16 tokens in 512-bit registers, up to 8 in 256-bit ones (21 = 16 + 5, 40 = 16 + 16 + 8).
         for cols in [576, 8224] {
         for t in KType.q8Types {
             let w = randomWeights(t, rows: rows, cols: cols, rng: &rng)
             let rb = t.rowBytes(cols)
             let deq = refDequant(t, w, rows: rows, cols: cols)
-            for nTok in [1, 2, 5] {
+            for nTok in [1, 2, 5, 8, 21, 40] {
                 let ldy = rows + 2
                 let x = testActivations(&rng, n: nTok * cols)
                 let xq = quantize(x, ref: true)
@@ -201,7 +203,11 @@ final class Q8Tests: XCTestCase {
             let x5 = got + ref + got + got + ref  // a 4-token tile and one more
             var y5 = [Float](repeating: 0, count: 5 * rows)
             w.withUnsafeBytes { miik_matmul_q8(t.id, $0.baseAddress, rb, Int64(cols), x5, 5, &y5, Int64(rows), 0, Int64(rows)) }
-            return [("matvec", y), ("matmul of 5", y5)]
+            // AVX-512 VNNI: a 16-token tile and a 256-bit tile of one more
+            let x17 = (0..<17).flatMap { $0 % 3 == 0 ? ref : got }
+            var y17 = [Float](repeating: 0, count: 17 * rows)
+            w.withUnsafeBytes { miik_matmul_q8(t.id, $0.baseAddress, rb, Int64(cols), x17, 17, &y17, Int64(rows), 0, Int64(rows)) }
+            return [("matvec", y), ("matmul of 5", y5), ("matmul of 17", y17)]
         }
     }
 }

@@ -154,27 +154,37 @@ static void bench(int type, int64_t rows, int64_t cols, int q8, double scale, co
     free(w); free(x); free(xq); free(xq16); free(y); free(yr);
 }
 
+static void call_matmul_q16(const call_args *a) {
+    miik_matmul_q16(a->type, a->w, a->rb, a->cols, a->xq16, a->ntok, a->y, a->rows, 0, a->rows);
+}
+
 static void call_matmul_f(const call_args *a) {
     miik_matmul(a->type, a->w, a->rb, a->cols, a->x, a->cols, a->ntok, a->y, a->rows, 0, a->rows, (float *)a->xq16);
 }
 
-/* Products of several tokens. q8: fast mode's miik_matmul_q8 (batched decode: 8; prompt: 64), against
- * miik_matvec_q8_ref per token; otherwise precise mode's miik_matmul with float activations (short
+/* Products of several tokens. q8 == 1: fast mode's miik_matmul_q8 (batched decode: 8; prompt: 64),
+ * against miik_matvec_q8_ref per token; q8 == 2: its near-float products' miik_matmul_q16, against
+ * miik_matvec_q16_ref per token; q8 == 0: precise mode's miik_matmul with float activations (short
  * prompts, batched decode), against miik_matmul_ref. */
 static void bench_mm(int type, int64_t rows, int64_t cols, int64_t ntok, int q8, double scale, const char *filter) {
     char name[64];
-    snprintf(name, sizeof name, "mm %s x%-3lld %s %lldx%lld", q8 ? "q8 " : "f32", (long long)ntok, tname(type),
-             (long long)rows, (long long)cols);
+    snprintf(name, sizeof name, "mm %s x%-3lld %s %lldx%lld", q8 == 2 ? "q16" : q8 ? "q8 " : "f32", (long long)ntok,
+             tname(type), (long long)rows, (long long)cols);
     if (filter && !strstr(name, filter)) return;
     size_t rb;
     void *w = make_weights(type, rows, cols, &rb);
     const int64_t nb = cols / 32;
     float *x = malloc(sizeof(float) * cols * ntok);
     for (int64_t i = 0; i < cols * ntok; i++) x[i] = rndf(-1, 1);
-    miik_q8a *xq = q8 ? malloc(sizeof(miik_q8a) * nb * ntok) : NULL;
+    miik_q8a *xq = q8 == 1 ? malloc(sizeof(miik_q8a) * nb * ntok) : NULL;
+    miik_q16a *xq16 = q8 == 2 ? malloc(sizeof(miik_q16a) * nb * ntok) : NULL;
     float *scratch = q8 ? NULL : malloc(sizeof(float) * 4 * cols);
     float *y = malloc(sizeof(float) * rows * ntok), *yr = malloc(sizeof(float) * rows * ntok);
-    if (q8) {
+    if (q8 == 2) {
+        for (int64_t t = 0; t < ntok; t++) miik_quantize_act16(x + t * cols, xq16 + t * nb, cols);
+        miik_matmul_q16(type, w, rb, cols, xq16, ntok, y, rows, 0, rows);
+        for (int64_t t = 0; t < ntok; t++) miik_matvec_q16_ref(type, w, rb, cols, xq16 + t * nb, yr + t * rows, 0, rows);
+    } else if (q8) {
         for (int64_t t = 0; t < ntok; t++) miik_quantize_act(x + t * cols, xq + t * nb, cols);
         miik_matmul_q8(type, w, rb, cols, xq, ntok, y, rows, 0, rows);
         for (int64_t t = 0; t < ntok; t++) miik_matvec_q8_ref(type, w, rb, cols, xq + t * nb, yr + t * rows, 0, rows);
@@ -189,10 +199,11 @@ static void bench_mm(int type, int64_t rows, int64_t cols, int64_t ntok, int q8,
         if (fabs(yr[i]) > maxabs) maxabs = fabs(yr[i]);
     }
     call_args args = {type, q8, w, rb, rows, cols, ntok, x, xq, y};
-    args.xq16 = (const miik_q16a *)(void *)scratch; /* miik_matmul's scratch rides in the unused field */
-    time_and_report(name, (double)rows * cols * ntok, scale, 5, q8 ? call_matmul_q8 : call_matmul_f, &args, maxerr,
-                    maxabs);
-    free(w); free(x); free(xq); free(scratch); free(y); free(yr);
+    /* miik_matmul's scratch rides in the field the float product does not use */
+    args.xq16 = q8 == 2 ? xq16 : (const miik_q16a *)(void *)scratch;
+    time_and_report(name, (double)rows * cols * ntok, scale, 5,
+                    q8 == 2 ? call_matmul_q16 : q8 ? call_matmul_q8 : call_matmul_f, &args, maxerr, maxabs);
+    free(w); free(x); free(xq); free(xq16); free(scratch); free(y); free(yr);
 }
 
 int main(int argc, char **argv) {
@@ -212,6 +223,13 @@ int main(int argc, char **argv) {
         bench_mm(MIIK_Q4_1, 576, 1536, nt, 1, scale, filter);
         bench_mm(MIIK_Q4_0, 1536, 576, nt, 1, scale, filter);
         bench_mm(MIIK_Q8_0, 1536, 576, nt, 1, scale, filter);
+        bench_mm(MIIK_Q4_1, 576, 1536, nt, 2, scale, filter);
+        bench_mm(MIIK_Q4_1, 576, 576, nt, 2, scale, filter);
+        bench_mm(MIIK_Q8_0, 576, 576, nt, 2, scale, filter);
+        bench_mm(MIIK_Q4_1, 576, 1536, nt, 0, scale, filter);
+        bench_mm(MIIK_Q4_1, 576, 576, nt, 0, scale, filter);
+        bench_mm(MIIK_Q8_0, 49152, 576, nt, 2, scale, filter); /* the output head: streamed from DRAM */
+        bench_mm(MIIK_Q8_0, 49152, 576, nt, 0, scale, filter);
     }
     for (int64_t nt = 2; nt <= 16; nt *= 2) {
         bench_mm(MIIK_Q4_1, 1536, 576, nt == 16 ? 6 : nt, 0, scale, filter);

@@ -68,8 +68,8 @@ final class KernelScratch {
     let threads: Int
     let floatsPerThread: Int
     let buffer: UnsafeMutablePointer<Float>
-    /// Quantized activations for fast mode: [n_tokens, cols/32] blocks of 8 bits, and [cols/32]
-    /// blocks of 16 bits (one token) for its near-float products.
+    /// Quantized activations for fast mode: [n_tokens, cols/32] blocks of 8 bits, and [n_tokens,
+    /// cols/32] blocks of 16 bits for its near-float products.
     let q8 = GrowingBuffer<miik_q8a>()
     let q16 = GrowingBuffer<miik_q16a>()
 
@@ -91,14 +91,18 @@ enum ProductActivations {
 }
 
 /// The one rule for which activations `w` takes for `n` tokens. Fast mode's near-float products
-/// (`.int16`) use 16-bit activations for one token and floats for several; its 8-bit products keep
-/// 8-bit activations except for prompt chunks of `fastPromptFloatMinTokens` or more on CPUs without
-/// int8 dot instructions, where the float tiles were faster (Q8_0 ~20%, Q4_1 ~4%, bench/RESULTS.md
-/// session 7) and are exact.
+/// (`.int16`) use 16-bit activations for one token, and for several where the CPU has multi-token
+/// integer tiles with dot-product instructions (AVX-512 VNNI, from `Hardware.vnniTileMinTokens`
+/// tokens: ~1.4x the float tiles, bench/RESULTS.md session 9), floats otherwise; its 8-bit products
+/// keep 8-bit activations except for prompt chunks of `fastPromptFloatMinTokens` or more on CPUs
+/// without int8 dot instructions, where the float tiles were faster (Q8_0 ~20%, Q4_1 ~4%,
+/// bench/RESULTS.md session 7) and are exact.
 func productActivations(_ w: WeightMatrix, n: Int, mode: PrecisionMode, fast: FastActivations) -> ProductActivations {
     guard mode == .fast && miik_type_has_q8_path(Int32(w.type.rawValue)) != 0 else { return .float }
     switch fast {
-    case .int16: return n == 1 ? .int16 : .float
+    case .int16:
+        let tiles = Hardware.vnniTileMinTokens
+        return n == 1 || (tiles > 0 && n >= tiles) ? .int16 : .float
     case .int8: return n < fastPromptFloatMinTokens || Hardware.int8DotInstructions ? .int8 : .float
     }
 }
@@ -150,6 +154,22 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
             if r.isEmpty { return }
             miik_matmul_q8(type, w.data, rowBytes, cols, xq, Int64(n), y, Int64(rows),
                            Int64(r.lowerBound), Int64(r.upperBound))
+        }
+        return
+    }
+    if activations == .int16 {
+        // 16-bit activations for several tokens: only where the CPU has integer tiles for them.
+        let blocksPerRow = w.cols / 32
+        let xq = scratch.q16.get(n * blocksPerRow)
+        pool.run { ith, nth in
+            let t = ThreadPool.chunk(n, ith, nth)
+            for i in t { miik_quantize_act16(x + i * w.cols, xq + i * blocksPerRow, cols) }
+        }
+        pool.run { ith, nth in
+            let r = ThreadPool.chunk(rows, ith, nth, align: 16)
+            if r.isEmpty { return }
+            miik_matmul_q16(type, w.data, rowBytes, cols, xq, Int64(n), y, Int64(rows),
+                            Int64(r.lowerBound), Int64(r.upperBound))
         }
         return
     }

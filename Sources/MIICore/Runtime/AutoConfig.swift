@@ -73,7 +73,7 @@ public struct ExecutionPlan: Sendable {
         case .precise:
             modeReason = "the default: weights dequantized on the fly, float32 activations (matches transformers float32: mean |Δ log-prob| <= 0.01); fast mode would use 8-bit activations on \(share)% of the weight bytes"
         case .fast:
-            modeReason = "asked for: 8-bit activations with integer dot products on \(share)% of the weight bytes (Q4_0/Q4_1/Q5_0/Q5_1/Q8_0), near-float activations for the products that are sensitive to it (k, v and attention output in the Llama family; ffn_down and the output head everywhere: 16-bit integer activations in single-token steps, float32 for prompts and batched steps), float for other weight types" + (Hardware.int8DotInstructions ? "" : "; prompt chunks of \(fastPromptFloatMinTokens)+ tokens take float activations everywhere, since without int8 dot instructions (VNNI) the float tiles are faster on them")
+            modeReason = "asked for: 8-bit activations with integer dot products on \(share)% of the weight bytes (Q4_0/Q4_1/Q5_0/Q5_1/Q8_0), near-float activations for the products that are sensitive to it (k, v and attention output in the Llama family; ffn_down and the output head everywhere: 16-bit integer activations in single-token steps\(Hardware.vnniTileMinTokens > 0 ? " and, with VNNI tiles, in prompts and batched steps of \(Hardware.vnniTileMinTokens)+ tokens, float32 for fewer" : ", float32 for prompts and batched steps")), float for other weight types" + (Hardware.int8DotInstructions ? "" : "; prompt chunks of \(fastPromptFloatMinTokens)+ tokens take float activations everywhere, since without int8 dot instructions (VNNI) the float tiles are faster on them")
         }
         choices.append(ConfigChoice(name: "precision", value: mode.rawValue, reason: modeReason,
                                     override: "--mode precise|fast / mii_model_params.precision / precision="))
@@ -105,9 +105,12 @@ public struct ExecutionPlan: Sendable {
             reason: requested > 0 ? "set by the caller"
                 : "the model's context length\(model.contextLength > 32768 ? ", capped at 32768" : ""); the cache is allocated lazily, so unused context costs no resident memory",
             override: "mii_session_params.n_ctx / n_ctx="))
+        let intTiles = Hardware.kernelSet.hasSuffix("+vnni")
+            ? "AVX-512 VNNI tiles of 16 tokens (8 in 256-bit registers) from 8 tokens, 4-token tiles below"
+            : "4-token tiles"
         choices.append(ConfigChoice(
             name: "prompt chunk", value: "\(chunk) tokens",
-            reason: "prompts run in chunks of this many tokens; F32 and quantized weights use the engine's tile kernel (4 rows, dequantized, times 3 tokens; fast mode: 4-token integer tiles with VNNI, the float tiles without), F16/BF16 weights OpenBLAS sgemm from \(gemmMinTokens) tokens",
+            reason: "prompts run in chunks of this many tokens; F32 and quantized weights use the engine's float tile kernel (4 rows, dequantized, times 3 tokens), and in fast mode the products with 8-bit activations integer tiles (\(intTiles)); F16/BF16 weights OpenBLAS sgemm from \(gemmMinTokens) tokens",
             override: "mii_session_params.n_batch"))
         choices.append(ConfigChoice(
             name: "batched decoding", value: "up to 8 sequences per step",

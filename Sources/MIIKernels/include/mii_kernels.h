@@ -154,6 +154,14 @@ void miik_matvec_q16_ref(int type, const void *w, size_t row_bytes, int64_t cols
                          const miik_q16a *xq, float *y, int64_t r0, int64_t r1);
 void miik_matvec_q16(int type, const void *w, size_t row_bytes, int64_t cols,
                      const miik_q16a *xq, float *y, int64_t r0, int64_t r1);
+/* Several activation rows, as miik_matmul_q8: xq row t starts at xq + t * (cols/32); y[t*ldy + r]. */
+void miik_matmul_q16(int type, const void *w, size_t row_bytes, int64_t cols,
+                     const miik_q16a *xq, int64_t n_tok, float *y, int64_t ldy,
+                     int64_t r0, int64_t r1);
+/* The smallest token count from which miik_matmul_q8 / miik_matmul_q16 use multi-token integer
+ * tiles with int8/int16 dot-product instructions (AVX-512 VNNI) on this CPU, or 0 when there are
+ * none (miik_matmul_q16 then runs token by token). */
+int miik_vnni_tile_min_tokens(void);
 
 /* ---- Thread pool (threadpool.c) --------------------------------------------------------- */
 /* A fixed pool of n_threads-1 workers; the calling thread is worker 0 and works too.
