@@ -3,7 +3,9 @@
  *
  * Functions carry __attribute__((target(...))); no global -m flags. The VNNI kernels have their
  * own attribute set so that nothing else can pick up VNNI instructions on CPUs without it.
- * Types without an AVX-512 version return 0 and the dispatcher uses the AVX2 version instead.
+ * Types without an AVX-512 version return 0 and the dispatcher uses the AVX2 version instead; so do
+ * the kernels whose AVX2 version measured faster on Zen 4, whose 512-bit operations issue at half
+ * the rate of 256-bit ones (the float tiles of miik_matmul; bench/RESULTS.md, session 9).
  *
  * MIIK_SIMDE_CHECK (developer-only, never set by the package): the file is #included by a
  * harness that maps the intrinsics onto SIMDe so it can be checked on CPUs without AVX-512.
