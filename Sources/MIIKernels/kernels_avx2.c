@@ -539,9 +539,8 @@ A2I void mv32_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const floa
         if (type == MIIK_Q4_0) xs = _mm256_mul_ps(xs, _mm256_set1_ps(-8.0f));
         for (int r = 0; r < nr; r++) {
             const uint8_t *blk = w + (size_t)r * rb + (size_t)b * (size_t)bs;
-            /* Decode streams every matrix from DRAM once per token: prefetch the same block of the
-             * next group of rows (a hint: never faults past the end). */
-            _mm_prefetch((const char *)(blk + 4 * rb), _MM_HINT_T0);
+            /* decode streams every matrix from DRAM: see MIIK_PF_ROWS */
+            _mm_prefetch((const char *)(blk + MIIK_PF_ROWS * rb), MIIK_PF_HINT);
             __m256 f[4];
             block_f32(type, blk, f);
             __m256 v0 = _mm256_fmadd_ps(f[1], x1, _mm256_mul_ps(f[0], x0));
@@ -593,9 +592,9 @@ A2I void mvq4h_rows(const uint8_t *w, size_t rb, int64_t nb, const float *x, con
         const __m256 x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
         for (int r = 0; r < nr; r++) {
             const uint8_t *blk = w + (size_t)r * rb + (size_t)b * (size_t)bs;
-            /* as in mv32_rows: decode streams the weights from DRAM (49152 x 576 measured 3.9 ->
-             * 4.8 GMAC/s; ~5% slower when the matrix sits in cache) */
-            _mm_prefetch((const char *)(blk + 4 * rb), _MM_HINT_T0);
+            /* as in mv32_rows (MIIK_PF_ROWS; on Zen 1 with 4 rows into L1: 49152 x 576 3.9 -> 4.8
+             * GMAC/s, ~5% slower when the matrix sits in cache) */
+            _mm_prefetch((const char *)(blk + MIIK_PF_ROWS * rb), MIIK_PF_HINT);
             __m256 f[4];
             nib_half_sub(blk + qo, f);
             __m256 v0 = _mm256_fmadd_ps(f[1], x1, _mm256_mul_ps(f[0], x0));
@@ -1027,8 +1026,8 @@ A2I void mvq8_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const miik
         const __m128 das = _mm_castpd_ps(_mm_load_sd((const double *)(const void *)&xq[b].d));
         for (int r = 0; r < nr; r++) {
             const uint8_t *blk = w + (size_t)r * rb + (size_t)b * (size_t)bs;
-            /* same block of the next group of rows: helps when weights stream from DRAM */
-            _mm_prefetch((const char *)(blk + 4 * rb), _MM_HINT_T0);
+            /* decode streams every matrix from DRAM: see MIIK_PF_ROWS */
+            _mm_prefetch((const char *)(blk + MIIK_PF_ROWS * rb), MIIK_PF_HINT);
             const __m256 f = _mm256_cvtepi32_ps(idot_block(type, blk, a, a_off));
             if (type_affine(type)) {
                 /* one fp16 conversion and one multiply give [d_w * d_a, m_w * s_a] */
@@ -1138,10 +1137,9 @@ A2I void mv16_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const miik
         const __m128 ds = _mm_castpd_ps(_mm_load_sd((const double *)&xq[b].d));
         for (int r = 0; r < nr; r++) {
             const uint8_t *blk = w + (size_t)r * rb + (size_t)b * (size_t)bs;
-            /* Decode streams every matrix from DRAM once per token: prefetch the same block of the
-             * next group of rows (a hint: never faults past the end). Measured on a 49152 x 576
-             * Q4_1 matrix: 5.2 -> 6.8 GMAC/s. */
-            _mm_prefetch((const char *)(blk + 4 * rb), _MM_HINT_T0);
+            /* decode streams every matrix from DRAM: see MIIK_PF_ROWS (on Zen 1 with 4 rows into
+             * L1, a 49152 x 576 Q4_1 matrix: 5.2 -> 6.8 GMAC/s) */
+            _mm_prefetch((const char *)(blk + MIIK_PF_ROWS * rb), MIIK_PF_HINT);
             __m256i lo, hi;
             block_q16(type, blk, &lo, &hi);
             const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(lo, a0), _mm256_madd_epi16(hi, a1));

@@ -189,9 +189,8 @@ A5I void mv32_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const floa
         if (affine(type)) xs = _mm512_add_ps(x0, x1);
         for (int r = 0; r < nr; r++) {
             const uint8_t *blk = w + (size_t)r * rb + (size_t)b * (size_t)bs;
-            /* decode streams each matrix from DRAM once per token: prefetch the same block of the
-             * next group of rows (a hint: never faults past the end) */
-            _mm_prefetch((const char *)(blk + 4 * rb), _MM_HINT_T0);
+            /* decode streams every matrix from DRAM: see MIIK_PF_ROWS */
+            _mm_prefetch((const char *)(blk + MIIK_PF_ROWS * rb), MIIK_PF_HINT);
             __m512 f0, f1;
             block_f32(type, blk, &f0, &f1);
             const __m512 v = _mm512_fmadd_ps(f1, x1, _mm512_mul_ps(f0, x0));
@@ -332,7 +331,7 @@ A5VI int sym_offset(int type) {
 /* One token (decode): the AVX2 kernel's scheme, one 32-quant block per 256-bit register, with
  * vpdpbusd in place of maddubs + madd. Q8_0: |w| times a with w's sign; the 4/5-bit types: the
  * unsigned quants times a, the symmetric types' offset * sum(a) subtracted per block
- * (computed once for all rows). Weights are prefetched one group of rows ahead, as decode streams
+ * (computed once for all rows). Weights are prefetched MIIK_PF_ROWS rows ahead, as decode streams
  * them from DRAM. */
 A5VI void mvq8v_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const miik_q8a *xq, float *y, int nr) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
@@ -347,7 +346,7 @@ A5VI void mvq8v_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const mi
         const __m128 das = _mm_castpd_ps(_mm_load_sd((const double *)(const void *)&xq[b].d));
         for (int r = 0; r < nr; r++) {
             const uint8_t *blk = w + (size_t)r * rb + (size_t)b * (size_t)bs;
-            _mm_prefetch((const char *)(blk + 4 * rb), _MM_HINT_T0);
+            _mm_prefetch((const char *)(blk + MIIK_PF_ROWS * rb), MIIK_PF_HINT);
             __m256i is;
             if (type == MIIK_Q8_0) {
                 const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 2));
@@ -528,8 +527,8 @@ A5VI int off16(int type) { (void)type; return 0; }
             uint32_t wq[4][16] __attribute__((aligned(64)));                                         \
             VI is[4], is2[4]; /* even and odd groups: two dependency chains per row */               \
             for (int r = 0; r < nr; r++) {                                                           \
-                /* the next group of rows' block: the output head streams from DRAM */              \
-                _mm_prefetch((const char *)(w + (size_t)(r + 4) * rb + (size_t)b * (size_t)bs), _MM_HINT_T0); \
+                /* the output head streams from DRAM: see MIIK_PF_ROWS */                          \
+                _mm_prefetch((const char *)(w + (size_t)(r + MIIK_PF_ROWS) * rb + (size_t)b * (size_t)bs), MIIK_PF_HINT); \
                 GROUPS(type, w + (size_t)r * rb + (size_t)b * (size_t)bs, wq[r]);                    \
                 is[r] = ZERO();                                                                      \
                 is2[r] = ZERO();                                                                     \

@@ -119,6 +119,13 @@ static inline void miik_q3k_scales(const uint8_t *s, int8_t out[16]) {
     }
 }
 
+/* Decode streams every weight matrix from DRAM once per token. The matvec kernels prefetch, at each
+ * block, the same block MIIK_PF_ROWS rows further on into L2 (x86 only; a hint, which never faults
+ * past the end of a matrix). On Zen 4, 16 rows into L2 streamed a 30 MB Q8_0 matrix ~2.2-2.7x faster
+ * than the 4 rows into L1 of sessions 5-6 (measured on Zen 1 then; bench/RESULTS.md, session 9). */
+#define MIIK_PF_ROWS 16
+#define MIIK_PF_HINT _MM_HINT_T1
+
 /* ---- per-ISA entry points (kernels_avx2.c / kernels_avx512.c) ----
  * Functions returning int return 1 when they handled the request, 0 when the type has no
  * implementation at that level (the dispatcher then falls back to a lower level). */
