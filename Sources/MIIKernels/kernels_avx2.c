@@ -865,12 +865,15 @@ A2I void dot_1x4(const float *w, const float *x0, const float *x1, const float *
  * pace; dot_1x4 needs 5 loads per 4 FMAs, and 256-bit loads are the scarcer resource on cores
  * that split them in two. */
 A2I void dot_4xn(const float *w, int64_t ldw, const float *x, int64_t ldx, int64_t n, int nt, float *y,
-                 int64_t ldy) {
+                 int64_t ldy, const float *pf) {
     __m256 acc[4][3];
     for (int r = 0; r < 4; r++)
         for (int t = 0; t < 3; t++) acc[r][t] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
+        /* pf: the rows to come, when w streams from DRAM (F32 weights read in place; see MIIK_PF_ROWS) */
+        if (pf && i % 16 == 0)
+            for (int r = 0; r < 4; r++) _mm_prefetch((const char *)(pf + r * ldw + i), MIIK_PF_HINT);
         __m256 xv[3];
         for (int t = 0; t < nt; t++) xv[t] = _mm256_loadu_ps(x + t * ldx + i);
         for (int r = 0; r < 4; r++) {
@@ -910,10 +913,12 @@ A2 int miik_avx2_matmul(int type, const void *w, size_t row_bytes, int64_t cols,
             wr = scratch;
             ldw = cols;
         }
+        /* F32 rows are read in place: the first pass over them prefetches the rows MIIK_PF_ROWS on */
+        const float *pf = type == MIIK_F32 ? wr + MIIK_PF_ROWS * ldw : NULL;
         int64_t t = 0;
-        for (; t + 3 <= n_tok; t += 3) dot_4xn(wr, ldw, x + t * ldx, ldx, cols, 3, y + t * ldy + r, ldy);
-        if (n_tok - t == 2) dot_4xn(wr, ldw, x + t * ldx, ldx, cols, 2, y + t * ldy + r, ldy);
-        else if (n_tok - t == 1) dot_4xn(wr, ldw, x + t * ldx, ldx, cols, 1, y + t * ldy + r, ldy);
+        for (; t + 3 <= n_tok; t += 3, pf = NULL) dot_4xn(wr, ldw, x + t * ldx, ldx, cols, 3, y + t * ldy + r, ldy, pf);
+        if (n_tok - t == 2) dot_4xn(wr, ldw, x + t * ldx, ldx, cols, 2, y + t * ldy + r, ldy, pf);
+        else if (n_tok - t == 1) dot_4xn(wr, ldw, x + t * ldx, ldx, cols, 1, y + t * ldy + r, ldy, pf);
     }
     for (; r < r1; r++) {
         const uint8_t *row = base + (size_t)r * row_bytes;
