@@ -592,27 +592,20 @@ A5VI void mmv_tiles(int type, int wide, const uint8_t *w, size_t rb, int64_t nb,
                 const int nr = r1 - r >= 4 ? 4 : 1;
                 const uint8_t *wr = w + (size_t)r * rb + (size_t)b0 * (size_t)bs;
                 float o[4][MMV_TOK] __attribute__((aligned(64)));
+/* a constant row count (4 or 1) in each call, so that the row loops unroll into registers */
+#define MMV_CALL(FN) do { if (nr == 4) FN(type, wr, rb, nbc, &p, acc, 4); else FN(type, wr, rb, nbc, &p, acc, 1); } while (0)
                 if (nt > 8) {
                     __m512 acc[4];
-                    if (wide) {
-                        if (nr == 4) mmv16_rows16(type, wr, rb, nbc, &p, acc, 4);
-                        else mmv16_rows16(type, wr, rb, nbc, &p, acc, 1);
-                    } else {
-                        if (nr == 4) mmv8_rows16(type, wr, rb, nbc, &p, acc, 4);
-                        else mmv8_rows16(type, wr, rb, nbc, &p, acc, 1);
-                    }
+                    if (wide) MMV_CALL(mmv16_rows16);
+                    else MMV_CALL(mmv8_rows16);
                     for (int k = 0; k < nr; k++) _mm512_store_ps(o[k], acc[k]);
                 } else {
                     __m256 acc[4];
-                    if (wide) {
-                        if (nr == 4) mmv16_rows8(type, wr, rb, nbc, &p, acc, 4);
-                        else mmv16_rows8(type, wr, rb, nbc, &p, acc, 1);
-                    } else {
-                        if (nr == 4) mmv8_rows8(type, wr, rb, nbc, &p, acc, 4);
-                        else mmv8_rows8(type, wr, rb, nbc, &p, acc, 1);
-                    }
+                    if (wide) MMV_CALL(mmv16_rows8);
+                    else MMV_CALL(mmv8_rows8);
                     for (int k = 0; k < nr; k++) _mm256_store_ps(o[k], acc[k]);
                 }
+#undef MMV_CALL
                 for (int k = 0; k < nr; k++) mmv_store(o[k], nt, y + t0 * ldy + r + k, ldy, b0 > 0);
                 r += nr;
             }

@@ -141,37 +141,17 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
         }
         return
     }
-    if activations == .int8 {
+    switch activations {
+    case .int8:
         // 8-bit activations for batched decode steps (and prompts where int8 dot instructions make them pay).
-        let blocksPerRow = w.cols / 32
-        let xq = scratch.q8.get(n * blocksPerRow)
-        pool.run { ith, nth in
-            let t = ThreadPool.chunk(n, ith, nth)
-            for i in t { miik_quantize_act(x + i * w.cols, xq + i * blocksPerRow, cols) }
-        }
-        pool.run { ith, nth in
-            let r = ThreadPool.chunk(rows, ith, nth, align: 16)
-            if r.isEmpty { return }
-            miik_matmul_q8(type, w.data, rowBytes, cols, xq, Int64(n), y, Int64(rows),
-                           Int64(r.lowerBound), Int64(r.upperBound))
-        }
+        integerProduct(w, x, n, y, pool: pool, blocks: scratch.q8, quantize: miik_quantize_act, product: miik_matmul_q8)
         return
-    }
-    if activations == .int16 {
+    case .int16:
         // 16-bit activations for several tokens: only where the CPU has integer tiles for them.
-        let blocksPerRow = w.cols / 32
-        let xq = scratch.q16.get(n * blocksPerRow)
-        pool.run { ith, nth in
-            let t = ThreadPool.chunk(n, ith, nth)
-            for i in t { miik_quantize_act16(x + i * w.cols, xq + i * blocksPerRow, cols) }
-        }
-        pool.run { ith, nth in
-            let r = ThreadPool.chunk(rows, ith, nth, align: 16)
-            if r.isEmpty { return }
-            miik_matmul_q16(type, w.data, rowBytes, cols, xq, Int64(n), y, Int64(rows),
-                            Int64(r.lowerBound), Int64(r.upperBound))
-        }
+        integerProduct(w, x, n, y, pool: pool, blocks: scratch.q16, quantize: miik_quantize_act16, product: miik_matmul_q16)
         return
+    case .float:
+        break
     }
     pool.run { ith, nth in
         let r = ThreadPool.chunk(rows, ith, nth, align: 16)
@@ -183,6 +163,30 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
                         Int64(r.lowerBound), Int64(r.upperBound), scratch.thread(ith))
             t0 += nt
         }
+    }
+}
+
+/// y = x W^T through quantized activations: each token's row of `x` quantized into `blocks` ([n,
+/// cols/32]) by `quantize`, then `product` (miik_matmul_q8 / miik_matmul_q16) on the pool, rows split
+/// between threads.
+private func integerProduct<Block>(
+    _ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutablePointer<Float>, pool: ThreadPool,
+    blocks: GrowingBuffer<Block>,
+    quantize: (UnsafePointer<Float>?, UnsafeMutablePointer<Block>?, Int64) -> Void,
+    product: (Int32, UnsafeRawPointer?, Int, Int64, UnsafePointer<Block>?, Int64, UnsafeMutablePointer<Float>?, Int64,
+              Int64, Int64) -> Void
+) {
+    let blocksPerRow = w.cols / 32
+    let cols = Int64(w.cols)
+    let xq = blocks.get(n * blocksPerRow)
+    pool.run { ith, nth in
+        for i in ThreadPool.chunk(n, ith, nth) { quantize(x + i * w.cols, xq + i * blocksPerRow, cols) }
+    }
+    pool.run { ith, nth in
+        let r = ThreadPool.chunk(w.rows, ith, nth, align: 16)
+        if r.isEmpty { return }
+        product(Int32(w.type.rawValue), w.data, w.rowBytes, cols, xq, Int64(n), y, Int64(w.rows),
+                Int64(r.lowerBound), Int64(r.upperBound))
     }
 }
 
