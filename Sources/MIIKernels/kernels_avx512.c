@@ -425,7 +425,7 @@ A5V int miik_avx512_matvec_q8(int type, const void *w, size_t row_bytes, int64_t
  * 16 tokens use 512-bit registers; 8 or fewer 256-bit ones (the first half of each packed lane
  * group), whose dot instructions issue twice as often on Zen 4. Rows longer than MMV_MAXNB blocks
  * are done in chunks of blocks, each chunk's sums added to y. Padding lanes hold zero quants and
- * scales and are not stored. */
+ * scales and are not stored. The packed tokens (mmv_pack, 38 KB) live on the calling thread's stack. */
 
 #define MMV_TOK 16
 #define MMV_MAXNB 32
