@@ -425,6 +425,9 @@ A2I __m128 hsum8x4(__m256 a, __m256 b, __m256 c, __m256 d) {
     return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
 }
 
+#ifndef MIIK_ATT_PF
+#define MIIK_ATT_PF 8 /* key/value rows ahead */
+#endif
 /* Scores of G <= 3 queries (hd apart) against 4 keys at a time: 12 independent accumulators, each key
  * chunk loaded once for the G queries. */
 A2I void attend_scores(const float *q, int G, const float *k, int64_t stride, int64_t n_keys, int64_t hd,
@@ -438,6 +441,8 @@ A2I void attend_scores(const float *q, int G, const float *k, int64_t stride, in
         for (int i = 0; i < 3; i++)
             for (int t = 0; t < 4; t++) acc[i][t] = _mm256_setzero_ps();
         for (int64_t c = 0; c < hd; c += 8) {
+            if (c % 16 == 0) /* the keys to come: a long context's cache streams from DRAM */
+                for (int u = 0; u < 4; u++) _mm_prefetch((const char *)(k0 + (MIIK_ATT_PF + u) * stride + c), MIIK_PF_HINT);
             const __m256 x0 = _mm256_loadu_ps(k0 + c), x1 = _mm256_loadu_ps(k0 + stride + c);
             const __m256 x2 = _mm256_loadu_ps(k0 + 2 * stride + c), x3 = _mm256_loadu_ps(k0 + 3 * stride + c);
             for (int i = 0; i < G; i++) {
@@ -476,6 +481,7 @@ A2I void attend_values(const float *p, int G, const float *v, int64_t stride, in
         for (int i = 0; i < 3; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
         for (int64_t j = 0; j < n_keys; j++) {
             const float *vr = v + j * stride + c;
+            _mm_prefetch((const char *)(vr + MIIK_ATT_PF * stride), MIIK_PF_HINT);
             const __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8);
             for (int i = 0; i < G; i++) {
                 const __m256 pj = _mm256_broadcast_ss(p + i * n_keys + j);
