@@ -219,7 +219,7 @@ void miik_matmul_q16(int type, const void *w, size_t row_bytes, int64_t cols,
 
 int miik_vnni_tile_min_tokens(void) {
 #if MIIK_HAVE_X86
-    if (miik_isa_level_internal() == MIIK_ISA_AVX512 && miik_vnni_internal()) return miik_avx512_mm_min_tokens();
+    if (miik_int8_dot_instructions()) return miik_avx512_mm_min_tokens();
 #endif
     return 0;
 }

@@ -328,9 +328,20 @@ A5VI int sym_offset(int type) {
     }
 }
 
+/* A block's 32 quants as unsigned bytes in element order (the symmetric types offset). */
+A5VI __m256i block_u8(int type, const uint8_t *blk) {
+    if (type == MIIK_Q8_0)
+        return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), _mm256_set1_epi8((char)0x80));
+    const __m128i raw = _mm_loadu_si128((const __m128i *)(blk + qs_off(type)));
+    __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
+    if (type == MIIK_Q5_0 || type == MIIK_Q5_1)
+        u = _mm256_mask_add_epi8(u, (__mmask32)miik_load_u32(blk + qh_off(type)), u, _mm256_set1_epi8(16));
+    return u;
+}
+
 /* One token (decode): the AVX2 kernel's scheme, one 32-quant block per 256-bit register, with
  * vpdpbusd in place of maddubs + madd. Q8_0: |w| times a with w's sign; the 4/5-bit types: the
- * unsigned quants times a, the symmetric types' offset * sum(a) subtracted per block
+ * unsigned quants (block_u8) times a, the symmetric types' offset * sum(a) subtracted per block
  * (computed once for all rows). Weights are prefetched MIIK_PF_ROWS rows ahead, as decode streams
  * them from DRAM. */
 A5VI void mvq8v_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const miik_q8a *xq, float *y, int nr) {
@@ -352,11 +363,7 @@ A5VI void mvq8v_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const mi
                 const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 2));
                 is = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(q), _mm256_sign_epi8(a, q));
             } else {
-                const __m128i raw = _mm_loadu_si128((const __m128i *)(blk + qs_off(type)));
-                __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
-                if (type == MIIK_Q5_0 || type == MIIK_Q5_1)
-                    u = _mm256_mask_add_epi8(u, (__mmask32)miik_load_u32(blk + qh_off(type)), u, _mm256_set1_epi8(16));
-                is = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, a);
+                is = _mm256_dpbusd_epi32(_mm256_setzero_si256(), block_u8(type, blk), a);
                 if (off) is = _mm256_sub_epi32(is, corr);
             }
             const __m256 f = _mm256_cvtepi32_ps(is);
@@ -455,16 +462,13 @@ A5VI void mmv_pack8(int off, const miik_q8a *xq, int64_t nb, int nt, int64_t b0,
     }
 }
 
-/* miik_q16a keeps element e at position q16_pos(e) (0-7, 16-23, 8-15, 24-31: an involution). */
-A5VI int q16_pos(int e) { return e < 8 || e >= 24 ? e : (e < 16 ? e + 8 : e - 8); }
-
 A5VI void mmv_pack16(const miik_q16a *xq, int64_t nb, int nt, int64_t b0, int64_t nbc, mmv_pack *p) {
     for (int64_t b = 0; b < nbc; b++) {
         for (int t = 0; t < MMV_TOK; t++) {
             const miik_q16a *blk = t < nt ? xq + (int64_t)t * nb + b0 + b : NULL;
             for (int j = 0; j < 16; j++) {
-                const uint32_t lo = blk ? (uint16_t)blk->q[q16_pos(2 * j)] : 0u;
-                const uint32_t hi = blk ? (uint16_t)blk->q[q16_pos(2 * j + 1)] : 0u;
+                const uint32_t lo = blk ? (uint16_t)blk->q[miik_q16_element(2 * j)] : 0u;
+                const uint32_t hi = blk ? (uint16_t)blk->q[miik_q16_element(2 * j + 1)] : 0u;
                 p->a[b][j][t] = (int32_t)(lo | hi << 16);
             }
             p->d[b][t] = blk ? blk->d : 0.0f;
@@ -474,16 +478,6 @@ A5VI void mmv_pack16(const miik_q16a *xq, int64_t nb, int nt, int64_t b0, int64_
     }
 }
 
-/* A block's 32 quants as unsigned bytes in element order (the symmetric types offset). */
-A5VI __m256i block_u8(int type, const uint8_t *blk) {
-    if (type == MIIK_Q8_0)
-        return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), _mm256_set1_epi8((char)0x80));
-    const __m128i raw = _mm_loadu_si128((const __m128i *)(blk + qs_off(type)));
-    __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
-    if (type == MIIK_Q5_0 || type == MIIK_Q5_1)
-        u = _mm256_mask_add_epi8(u, (__mmask32)miik_load_u32(blk + qh_off(type)), u, _mm256_set1_epi8(16));
-    return u;
-}
 
 /* The weight groups of one block: 8 dwords of 4 unsigned bytes (8-bit tiles), or 16 dwords of 2
  * signed words (16-bit tiles). */
@@ -518,7 +512,7 @@ A5VI int off16(int type) { (void)type; return 0; }
 /* NR rows (rb bytes apart) against the packed tokens of nbc blocks: acc[r] lane t = row r . token t.
  * One body for both activation widths (NG groups per block, GROUPS / DP / OFF) and both register
  * widths (VI / VF and their operations). */
-#define MMV_ROWS_DEF(NAME, NG, GROUPS, OFF, VI, VF, DP, SET1, LDI, LDF, ADD, SUB, CVT, MUL, FMA, BCAST, ZERO, ZEROF) \
+#define MMV_ROWS_DEF(NAME, NG, GROUPS, OFF, DP, SET1, VI, VF, LDI, LDF, ADD, SUB, CVT, MUL, FMA, BCAST, ZERO, ZEROF) \
     A5VI void NAME(int type, const uint8_t *w, size_t rb, int64_t nbc, const mmv_pack *p, VF acc[4], int nr) { \
         const int bs = bytes32(type);                                                                \
         const int off = OFF(type);                                                                   \
@@ -561,10 +555,8 @@ A5VI __m256i ld256i(const void *p) { return _mm256_load_si256((const __m256i *)p
                    _mm512_fmadd_ps, _mm512_broadcastss_ps, _mm512_setzero_si512, _mm512_setzero_ps
 #define MMV_OPS256 __m256i, __m256, ld256i, _mm256_load_ps, _mm256_add_epi32, _mm256_sub_epi32, _mm256_cvtepi32_ps, _mm256_mul_ps, \
                    _mm256_fmadd_ps, _mm256_broadcastss_ps, _mm256_setzero_si256, _mm256_setzero_ps
-/* argument order adapter: (VI, VF, LDI, LDF, ...) after DP and SET1 */
-#define MMV_ROWS(NAME, NG, GROUPS, OFF, DP, SET1, OPS) MMV_ROWS_DEF_(NAME, NG, GROUPS, OFF, DP, SET1, OPS)
-#define MMV_ROWS_DEF_(NAME, NG, GROUPS, OFF, DP, SET1, VI, VF, LDI, LDF, ADD, SUB, CVT, MUL, FMA, BCAST, ZERO, ZEROF) \
-    MMV_ROWS_DEF(NAME, NG, GROUPS, OFF, VI, VF, DP, SET1, LDI, LDF, ADD, SUB, CVT, MUL, FMA, BCAST, ZERO, ZEROF)
+/* one more expansion, so that the OPS list splits into MMV_ROWS_DEF's arguments */
+#define MMV_ROWS(...) MMV_ROWS_DEF(__VA_ARGS__)
 MMV_ROWS(mmv8_rows16, 8, block_groups8, off8, _mm512_dpbusd_epi32, _mm512_set1_epi32, MMV_OPS512)
 MMV_ROWS(mmv8_rows8, 8, block_groups8, off8, _mm256_dpbusd_epi32, _mm256_set1_epi32, MMV_OPS256)
 MMV_ROWS(mmv16_rows16, 16, block_groups16, off16, _mm512_dpwssd_epi32, _mm512_set1_epi32, MMV_OPS512)

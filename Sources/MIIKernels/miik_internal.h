@@ -93,6 +93,10 @@ static inline uint16_t miik_load_u16(const void *p) {
     return v;
 }
 
+/* Element held at storage position k of miik_q16a.q (0-7, 16-23, 8-15, 24-31; an involution, so it
+ * is also the position of element k). */
+static inline int miik_q16_element(int k) { return k < 8 || k >= 24 ? k : (k < 16 ? k + 8 : k - 8); }
+
 static inline uint32_t miik_load_u32(const void *p) {
     uint32_t v;
     memcpy(&v, p, sizeof v);

@@ -412,15 +412,12 @@ void miik_matvec_q8_ref(int type, const void *w, size_t row_bytes, int64_t cols,
 
 /* ---- 16-bit activations ---------------------------------------------------------------------- */
 
-/* Element held at storage position k of miik_q16a.q (0-7, 16-23, 8-15, 24-31; an involution). */
-static int q16_element(int k) { return k < 8 || k >= 24 ? k : (k < 16 ? k + 8 : k - 8); }
-
 void miik_quantize_act16_ref(const float *x, miik_q16a *dst, int64_t n) {
     const int64_t nb = n / MIIK_QK;
     int q[MIIK_QK], sum;
     for (int64_t i = 0; i < nb; i++) {
         const float d = quantize_block_ref(x + i * MIIK_QK, 32767.0f, q, &sum);
-        for (int k = 0; k < MIIK_QK; k++) dst[i].q[k] = (int16_t)q[q16_element(k)];
+        for (int k = 0; k < MIIK_QK; k++) dst[i].q[k] = (int16_t)q[miik_q16_element(k)];
         dst[i].d = d;
         dst[i].s = d * (float)sum;
     }
@@ -428,7 +425,7 @@ void miik_quantize_act16_ref(const float *x, miik_q16a *dst, int64_t n) {
 
 static void act16_block(const void *xq, int64_t i, int q[MIIK_QK], float *d, float *s) {
     const miik_q16a *b = (const miik_q16a *)xq + i;
-    for (int k = 0; k < MIIK_QK; k++) q[q16_element(k)] = b->q[k];
+    for (int k = 0; k < MIIK_QK; k++) q[miik_q16_element(k)] = b->q[k];
     *d = b->d;
     *s = b->s;
 }
