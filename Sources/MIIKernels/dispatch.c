@@ -193,11 +193,15 @@ void miik_quantize_act16(const float *x, miik_q16a *dst, int64_t n) {
     miik_quantize_act16_ref(x, dst, n);
 }
 
-/* AVX-512 machines run the AVX2 kernel (no 512-bit version yet). */
+/* AVX-512 machines with VNNI: 256-bit vpdpbusd on the activations' two bytes; the AVX2 kernel
+ * otherwise. */
 void miik_matvec_q16(int type, const void *w, size_t row_bytes, int64_t cols,
                      const miik_q16a *xq, float *y, int64_t r0, int64_t r1) {
     if (r1 <= r0) return;
 #if MIIK_HAVE_X86
+    if (miik_isa_level_internal() == MIIK_ISA_AVX512 &&
+        miik_avx512_matvec_q16(type, w, row_bytes, cols, xq, y, r0, r1, miik_vnni_internal()))
+        return;
     if (miik_isa_level_internal() >= MIIK_ISA_AVX2 && miik_avx2_matvec_q16(type, w, row_bytes, cols, xq, y, r0, r1))
         return;
 #endif

@@ -414,6 +414,126 @@ A5V int miik_avx512_matvec_q8(int type, const void *w, size_t row_bytes, int64_t
     }
 }
 
+/* ---- fast mode, one token, 16-bit activations: VNNI on the activations' two bytes ----------- *
+ *
+ * A 16-bit activation quant x (|x| <= 32767) is 256 * a + b with a = x >> 8, a signed byte, and
+ * b = x & 255, an unsigned one. With u the weight block's unsigned quants (block_u8) and q = u - off
+ * its true ones (off = sym_offset),
+ *     sum q x = 256 * (sum u a - off * sum a) + sum q b,
+ * and every piece is one 256-bit vpdpbusd (unsigned x signed bytes): u times a; b times q where q
+ * fits a signed byte (Q8_0's raw quants; the 4/5-bit types' u, their offset subtracted after as
+ * off * sum b); off * sum a is the accumulator's start. The integer result is the exact dot product,
+ * as in the AVX2 kernel (|256 sum u a| < 2^28), for 4 vector operations per block and row against
+ * the AVX2 kernel's 5 (two widenings, two 16-bit multiply-adds, an add), and no lane crossing. */
+
+/* Split 16-bit blocks, element order: a[i] = x >> 8, b[i] = x & 255. */
+typedef struct { int8_t a[32]; uint8_t b[32]; } mv16_split;
+
+/* Blocks per pass over the rows: the split activations live on the stack (16 KB); longer rows are
+ * done in passes that add into y. */
+#define MV16_SPLIT_BLOCKS 256
+
+A5VI void mv16_split_blocks(const miik_q16a *xq, int64_t nb, mv16_split *out) {
+    const __m256i lo8 = _mm256_set1_epi16(0xFF);
+    for (int64_t b = 0; b < nb; b++) {
+        /* storage order [e0-7 | e16-23], [e8-15 | e24-31]; byte packing works per 128-bit lane, so
+         * packing the first with the second gives element order [e0-15 | e16-31] */
+        const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[b].q);
+        const __m256i x1 = _mm256_loadu_si256((const __m256i *)(xq[b].q + 16));
+        const __m256i a = _mm256_packs_epi16(_mm256_srai_epi16(x0, 8), _mm256_srai_epi16(x1, 8));
+        const __m256i lo = _mm256_packus_epi16(_mm256_and_si256(x0, lo8), _mm256_and_si256(x1, lo8));
+        _mm256_storeu_si256((__m256i *)out[b].a, a);
+        _mm256_storeu_si256((__m256i *)out[b].b, lo);
+    }
+}
+
+/* NR rows against nb split blocks; adds into y when `add`. xq gives each block's [d, s]. */
+A5VI void mv16v_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const mv16_split *xs,
+                     const miik_q16a *xq, float *y, int nr, int add) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m128 accm[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
+    const int bs = bytes32(type);
+    const int off = sym_offset(type);
+    const __m256i voff = _mm256_set1_epi8((char)off);
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i a = _mm256_loadu_si256((const __m256i *)xs[b].a);
+        const __m256i lo = _mm256_loadu_si256((const __m256i *)xs[b].b);
+        /* -off * sum a, and (4/5-bit symmetric types) off * sum b, per lane; shared by the rows */
+        const __m256i start = off ? _mm256_sub_epi32(_mm256_setzero_si256(),
+                                                     _mm256_dpbusd_epi32(_mm256_setzero_si256(), voff, a))
+                                  : _mm256_setzero_si256();
+        const __m256i corr_b = off && type != MIIK_Q8_0 ? _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, voff)
+                                                        : _mm256_setzero_si256();
+        const __m128 das = _mm_castpd_ps(_mm_load_sd((const double *)(const void *)&xq[b].d));
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *blk = w + (size_t)r * rb + (size_t)b * (size_t)bs;
+            _mm_prefetch((const char *)(blk + MIIK_PF_ROWS * rb), MIIK_PF_HINT);
+            const __m256i u = block_u8(type, blk);
+            __m256i is = _mm256_slli_epi32(_mm256_dpbusd_epi32(start, u, a), 8);
+            if (type == MIIK_Q8_0) {
+                is = _mm256_dpbusd_epi32(is, lo, _mm256_loadu_si256((const __m256i *)(blk + 2)));
+            } else {
+                is = _mm256_dpbusd_epi32(is, lo, u);
+                if (off) is = _mm256_sub_epi32(is, corr_b);
+            }
+            const __m256 f = _mm256_cvtepi32_ps(is);
+            if (affine(type)) {
+                const __m128 pr = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)miik_load_u32(blk))), das);
+                acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(pr), f, acc[r]);
+                accm[r] = _mm_add_ps(accm[r], pr);
+            } else {
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(H2F(blk) * xq[b].d), f, acc[r]);
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        const float v = _mm_cvtss_f32(h) + (affine(type) ? _mm_cvtss_f32(_mm_movehdup_ps(accm[r])) : 0.0f);
+        y[r] = add ? y[r] + v : v;
+    }
+}
+
+#define MV16_INSTANCE(NAME, TYPE)                                                                     \
+    A5V static void NAME(const uint8_t *w, size_t rb, int64_t nb, const mv16_split *xs,              \
+                         const miik_q16a *xq, float *y, int64_t r0, int64_t r1, int add) {           \
+        int64_t r = r0;                                                                              \
+        for (; r + 4 <= r1; r += 4) mv16v_rows(TYPE, w + (size_t)r * rb, rb, nb, xs, xq, y + r, 4, add); \
+        for (; r < r1; r++) mv16v_rows(TYPE, w + (size_t)r * rb, rb, nb, xs, xq, y + r, 1, add);       \
+    }
+
+MV16_INSTANCE(mv16_q4_0, MIIK_Q4_0)
+MV16_INSTANCE(mv16_q4_1, MIIK_Q4_1)
+MV16_INSTANCE(mv16_q5_0, MIIK_Q5_0)
+MV16_INSTANCE(mv16_q5_1, MIIK_Q5_1)
+MV16_INSTANCE(mv16_q8_0, MIIK_Q8_0)
+
+A5V int miik_avx512_matvec_q16(int type, const void *w, size_t row_bytes, int64_t cols,
+                               const miik_q16a *xq, float *y, int64_t r0, int64_t r1, int vnni) {
+    if (!vnni) return 0; /* the AVX2 kernel */
+    switch (type) {
+    case MIIK_Q4_0: case MIIK_Q4_1: case MIIK_Q5_0: case MIIK_Q5_1: case MIIK_Q8_0: break;
+    default: return 0;
+    }
+    const int64_t nb = cols / 32;
+    mv16_split xs[MV16_SPLIT_BLOCKS];
+    for (int64_t b0 = 0; b0 < nb; b0 += MV16_SPLIT_BLOCKS) {
+        const int64_t n = nb - b0 < MV16_SPLIT_BLOCKS ? nb - b0 : MV16_SPLIT_BLOCKS;
+        mv16_split_blocks(xq + b0, n, xs);
+        const uint8_t *base = (const uint8_t *)w + (size_t)b0 * (size_t)bytes32(type);
+        const int add = b0 > 0;
+        switch (type) {
+        case MIIK_Q4_0: mv16_q4_0(base, row_bytes, n, xs, xq + b0, y, r0, r1, add); break;
+        case MIIK_Q4_1: mv16_q4_1(base, row_bytes, n, xs, xq + b0, y, r0, r1, add); break;
+        case MIIK_Q5_0: mv16_q5_0(base, row_bytes, n, xs, xq + b0, y, r0, r1, add); break;
+        case MIIK_Q5_1: mv16_q5_1(base, row_bytes, n, xs, xq + b0, y, r0, r1, add); break;
+        default: mv16_q8_0(base, row_bytes, n, xs, xq + b0, y, r0, r1, add); break;
+        }
+    }
+    return 1;
+}
+
 /* ---- fast mode, several tokens: VNNI tiles with the tokens in lanes ------------------------- *
  *
  * The activations of up to 16 tokens are packed once per call so that, for each block and each

@@ -168,6 +168,8 @@ int miik_avx512_matvec_q8(int type, const void *w, size_t row_bytes, int64_t col
 int miik_avx512_matmul_q8(int type, const void *w, size_t row_bytes, int64_t cols,
                           const miik_q8a *xq, int64_t n_tok, float *y, int64_t ldy,
                           int64_t r0, int64_t r1, int vnni);
+int miik_avx512_matvec_q16(int type, const void *w, size_t row_bytes, int64_t cols,
+                           const miik_q16a *xq, float *y, int64_t r0, int64_t r1, int vnni);
 int miik_avx512_matmul_q16(int type, const void *w, size_t row_bytes, int64_t cols,
                            const miik_q16a *xq, int64_t n_tok, float *y, int64_t ldy,
                            int64_t r0, int64_t r1, int vnni);

@@ -110,7 +110,8 @@ final class Q16Tests: XCTestCase {
         var rng = SplitMix64(seed: 56)
         let rows = 11
         for t in KType.q8Types {
-            for cols in [32, 64, 96, 576, 1536] {
+            // 8224 = 257 blocks: more than one pass of the AVX-512 kernel's split activations
+            for cols in [32, 64, 96, 576, 1536, 8224] {
                 let w = randomWeights(t, rows: rows, cols: cols, rng: &rng)
                 let x = testActivations(&rng, n: cols)
                 let xq = quantize(x, ref: true)
