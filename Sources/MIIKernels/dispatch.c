@@ -96,6 +96,27 @@ void miik_attend_f32(const float *q, int64_t n_q, const float *k, const float *v
     miik_attend_f32_ref(q, n_q, k, v, stride, n_keys, hd, scale, scores, out);
 }
 
+void miik_attend_f16(const float *q, int64_t n_q, const uint16_t *k, const uint16_t *v, int64_t stride,
+                     int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
+    if (n_keys < 1 || n_q < 1) return;
+#if MIIK_HAVE_X86
+    if (miik_isa_level_internal() >= MIIK_ISA_AVX2 &&
+        miik_avx2_attend_f16(q, n_q, k, v, stride, n_keys, hd, scale, scores, out))
+        return;
+#endif
+    miik_attend_f16_ref(q, n_q, k, v, stride, n_keys, hd, scale, scores, out);
+}
+
+void miik_f32_to_f16_sat(const float *x, uint16_t *dst, int64_t n) {
+#if MIIK_HAVE_X86
+    if (miik_isa_level_internal() >= MIIK_ISA_AVX2) {
+        miik_avx2_f32_to_f16_sat(x, dst, n);
+        return;
+    }
+#endif
+    miik_f32_to_f16_sat_ref(x, dst, n);
+}
+
 void miik_matvec(int type, const void *w, size_t row_bytes, int64_t cols,
                  const float *x, float *y, int64_t r0, int64_t r1) {
     if (r1 <= r0) return;

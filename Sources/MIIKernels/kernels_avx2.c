@@ -428,23 +428,34 @@ A2I __m128 hsum8x4(__m256 a, __m256 b, __m256 c, __m256 d) {
 #ifndef MIIK_ATT_PF
 #define MIIK_ATT_PF 8 /* key/value rows ahead */
 #endif
+/* Key/value rows are float32, or fp16 (half != 0: fast mode's cache), converted as they are loaded;
+ * `half` is a constant in every caller, so each format gets its own loop. */
+A2I __m256 kv_load8(const void *p, int64_t i, int half) {
+    return half ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)))
+                : _mm256_loadu_ps((const float *)p + i);
+}
+
+A2I const char *kv_at(const void *p, int64_t i, int half) {
+    return (const char *)p + i * (half ? 2 : 4);
+}
+
 /* Scores of G <= 3 queries (hd apart) against 4 keys at a time: 12 independent accumulators, each key
  * chunk loaded once for the G queries. */
-A2I void attend_scores(const float *q, int G, const float *k, int64_t stride, int64_t n_keys, int64_t hd,
+A2I void attend_scores(const float *q, int G, const void *k, int half, int64_t stride, int64_t n_keys, int64_t hd,
                        float scale, float *scores, float *mx) {
     const __m128 vs = _mm_set1_ps(scale);
     __m128 vmx[3] = {_mm_set1_ps(-INFINITY), _mm_set1_ps(-INFINITY), _mm_set1_ps(-INFINITY)};
     int64_t j = 0;
     for (; j + 4 <= n_keys; j += 4) {
-        const float *k0 = k + j * stride;
+        const int64_t k0 = j * stride;
         __m256 acc[3][4];
         for (int i = 0; i < 3; i++)
             for (int t = 0; t < 4; t++) acc[i][t] = _mm256_setzero_ps();
         for (int64_t c = 0; c < hd; c += 8) {
-            if (c % 16 == 0) /* the keys to come: a long context's cache streams from DRAM */
-                for (int u = 0; u < 4; u++) _mm_prefetch((const char *)(k0 + (MIIK_ATT_PF + u) * stride + c), MIIK_PF_HINT);
-            const __m256 x0 = _mm256_loadu_ps(k0 + c), x1 = _mm256_loadu_ps(k0 + stride + c);
-            const __m256 x2 = _mm256_loadu_ps(k0 + 2 * stride + c), x3 = _mm256_loadu_ps(k0 + 3 * stride + c);
+            if (c % (half ? 32 : 16) == 0) /* the keys to come: a long context's cache streams from DRAM */
+                for (int u = 0; u < 4; u++) _mm_prefetch(kv_at(k, k0 + (MIIK_ATT_PF + u) * stride + c, half), MIIK_PF_HINT);
+            const __m256 x0 = kv_load8(k, k0 + c, half), x1 = kv_load8(k, k0 + stride + c, half);
+            const __m256 x2 = kv_load8(k, k0 + 2 * stride + c, half), x3 = kv_load8(k, k0 + 3 * stride + c, half);
             for (int i = 0; i < G; i++) {
                 const __m256 qv = _mm256_loadu_ps(q + i * hd + c);
                 acc[i][0] = _mm256_fmadd_ps(qv, x0, acc[i][0]);
@@ -464,7 +475,15 @@ A2I void attend_scores(const float *q, int G, const float *k, int64_t stride, in
         m = _mm_max_ss(m, _mm_movehdup_ps(m));
         mx[i] = _mm_cvtss_f32(m);
         for (int64_t jj = j; jj < n_keys; jj++) {
-            const float sc = dot_f32(q + i * hd, k + jj * stride, hd) * scale;
+            float sc;
+            if (half) {
+                __m256 a = _mm256_setzero_ps();
+                for (int64_t c = 0; c < hd; c += 8)
+                    a = _mm256_fmadd_ps(_mm256_loadu_ps(q + i * hd + c), kv_load8(k, jj * stride + c, 1), a);
+                sc = hsum8(a) * scale;
+            } else {
+                sc = dot_f32(q + i * hd, (const float *)k + jj * stride, hd) * scale;
+            }
             scores[i * n_keys + jj] = sc;
             if (sc > mx[i]) mx[i] = sc;
         }
@@ -473,16 +492,16 @@ A2I void attend_scores(const float *q, int G, const float *k, int64_t stride, in
 
 /* out_i = (sum_j p_ij v_j) * inv_i for G <= 3 queries, 16 columns at a time (6 accumulators: each
  * value chunk loaded once for the G queries), then 8. */
-A2I void attend_values(const float *p, int G, const float *v, int64_t stride, int64_t n_keys, int64_t hd,
+A2I void attend_values(const float *p, int G, const void *v, int half, int64_t stride, int64_t n_keys, int64_t hd,
                        const float *inv, float *out) {
     int64_t c = 0;
     for (; c + 16 <= hd; c += 16) {
         __m256 a[3][2];
         for (int i = 0; i < 3; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
         for (int64_t j = 0; j < n_keys; j++) {
-            const float *vr = v + j * stride + c;
-            _mm_prefetch((const char *)(vr + MIIK_ATT_PF * stride), MIIK_PF_HINT);
-            const __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8);
+            const int64_t vr = j * stride + c;
+            _mm_prefetch(kv_at(v, vr + MIIK_ATT_PF * stride, half), MIIK_PF_HINT);
+            const __m256 v0 = kv_load8(v, vr, half), v1 = kv_load8(v, vr + 8, half);
             for (int i = 0; i < G; i++) {
                 const __m256 pj = _mm256_broadcast_ss(p + i * n_keys + j);
                 a[i][0] = _mm256_fmadd_ps(pj, v0, a[i][0]);
@@ -498,32 +517,63 @@ A2I void attend_values(const float *p, int G, const float *v, int64_t stride, in
     for (; c < hd; c += 8) {
         __m256 a[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
         for (int64_t j = 0; j < n_keys; j++) {
-            const __m256 v0 = _mm256_loadu_ps(v + j * stride + c);
+            const __m256 v0 = kv_load8(v, j * stride + c, half);
             for (int i = 0; i < G; i++) a[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + i * n_keys + j), v0, a[i]);
         }
         for (int i = 0; i < G; i++) _mm256_storeu_ps(out + i * hd + c, _mm256_mul_ps(a[i], _mm256_set1_ps(inv[i])));
     }
 }
 
-/* Grouped-query attention (miik_attend_f32): the queries of one key/value head in groups of up to 3,
- * so that every key and value row is read once per group instead of once per query. */
-A2 int miik_avx2_attend_f32(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
-                            int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
-    if (hd % 8 != 0 || n_keys < 1) return 0;
+/* Grouped-query attention (miik_attend_f32 / miik_attend_f16): the queries of one key/value head in
+ * groups of up to 3, so that every key and value row is read once per group instead of once per query. */
+A2I void attend(const float *q, int64_t n_q, const void *k, const void *v, int half, int64_t stride,
+                int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
     for (int64_t h0 = 0; h0 < n_q; h0 += 3) {
         const int G = n_q - h0 < 3 ? (int)(n_q - h0) : 3;
         float *sc = scores + h0 * n_keys;
         float mx[3], inv[3];
         /* Constant group sizes, so that the loops over queries unroll into registers. */
-        if (G == 3) attend_scores(q + h0 * hd, 3, k, stride, n_keys, hd, scale, sc, mx);
-        else if (G == 2) attend_scores(q + h0 * hd, 2, k, stride, n_keys, hd, scale, sc, mx);
-        else attend_scores(q + h0 * hd, 1, k, stride, n_keys, hd, scale, sc, mx);
+        if (G == 3) attend_scores(q + h0 * hd, 3, k, half, stride, n_keys, hd, scale, sc, mx);
+        else if (G == 2) attend_scores(q + h0 * hd, 2, k, half, stride, n_keys, hd, scale, sc, mx);
+        else attend_scores(q + h0 * hd, 1, k, half, stride, n_keys, hd, scale, sc, mx);
         for (int i = 0; i < G; i++) inv[i] = 1.0f / miik_avx2_exp_shifted(sc + i * n_keys, n_keys, mx[i]);
-        if (G == 3) attend_values(sc, 3, v, stride, n_keys, hd, inv, out + h0 * hd);
-        else if (G == 2) attend_values(sc, 2, v, stride, n_keys, hd, inv, out + h0 * hd);
-        else attend_values(sc, 1, v, stride, n_keys, hd, inv, out + h0 * hd);
+        if (G == 3) attend_values(sc, 3, v, half, stride, n_keys, hd, inv, out + h0 * hd);
+        else if (G == 2) attend_values(sc, 2, v, half, stride, n_keys, hd, inv, out + h0 * hd);
+        else attend_values(sc, 1, v, half, stride, n_keys, hd, inv, out + h0 * hd);
     }
+}
+
+A2 int miik_avx2_attend_f32(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
+                            int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
+    if (hd % 8 != 0 || n_keys < 1) return 0;
+    attend(q, n_q, k, v, 0, stride, n_keys, hd, scale, scores, out);
     return 1;
+}
+
+A2 int miik_avx2_attend_f16(const float *q, int64_t n_q, const uint16_t *k, const uint16_t *v, int64_t stride,
+                            int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
+    if (hd % 8 != 0 || n_keys < 1) return 0;
+    attend(q, n_q, k, v, 1, stride, n_keys, hd, scale, scores, out);
+    return 1;
+}
+
+/* miik_f32_to_f16_sat: finite values clamped to +-65504 first (inf and NaN pass through), then
+ * vcvtps2ph with round-to-nearest-even, as miik_fp32_to_fp16. */
+A2 void miik_avx2_f32_to_f16_sat(const float *x, uint16_t *dst, int64_t n) {
+    const __m256 hi = _mm256_set1_ps(65504.0f), lo = _mm256_set1_ps(-65504.0f);
+    const __m256 inf = _mm256_set1_ps(INFINITY);
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        /* min/max return their second operand when either is NaN: NaN stays NaN */
+        const __m256 c = _mm256_max_ps(lo, _mm256_min_ps(hi, v));
+        /* infinities keep their value */
+        const __m256 isinf = _mm256_cmp_ps(_mm256_and_ps(v, absmask), inf, _CMP_EQ_OQ);
+        const __m256 r = _mm256_blendv_ps(c, v, isinf);
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    for (; i < n; i++) dst[i] = miik_f32_to_f16_sat_one(x[i]);
 }
 
 /* ---- precise matvec ------------------------------------------------------------------------ */

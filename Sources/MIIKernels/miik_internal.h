@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <math.h>
 
 #include "mii_kernels.h"
 
@@ -97,6 +98,15 @@ static inline uint16_t miik_load_u16(const void *p) {
  * is also the position of element k). */
 static inline int miik_q16_element(int k) { return k < 8 || k >= 24 ? k : (k < 16 ? k + 8 : k - 8); }
 
+/* fp16 of f for fast mode's key/value cache: finite values beyond the fp16 range saturate to
+ * +-65504 instead of becoming infinities; infinities and NaN keep their kind; otherwise round to
+ * nearest even (miik_fp32_to_fp16). */
+static inline uint16_t miik_f32_to_f16_sat_one(float f) {
+    if (f > 65504.0f && f < INFINITY) f = 65504.0f;
+    if (f < -65504.0f && f > -INFINITY) f = -65504.0f;
+    return miik_fp32_to_fp16(f);
+}
+
 static inline uint32_t miik_load_u32(const void *p) {
     uint32_t v;
     memcpy(&v, p, sizeof v);
@@ -141,6 +151,9 @@ float miik_avx2_exp_shifted(float *s, int64_t n, float mx);
 void miik_avx2_silu_mul(float *g, const float *u, int64_t n);
 int miik_avx2_attend_f32(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
                          int64_t n_keys, int64_t hd, float scale, float *scores, float *out);
+int miik_avx2_attend_f16(const float *q, int64_t n_q, const uint16_t *k, const uint16_t *v, int64_t stride,
+                         int64_t n_keys, int64_t hd, float scale, float *scores, float *out);
+void miik_avx2_f32_to_f16_sat(const float *x, uint16_t *dst, int64_t n);
 int miik_avx2_matvec(int type, const void *w, size_t row_bytes, int64_t cols,
                      const float *x, float *y, int64_t r0, int64_t r1);
 int miik_avx2_matmul(int type, const void *w, size_t row_bytes, int64_t cols,

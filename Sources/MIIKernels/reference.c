@@ -210,12 +210,19 @@ float miik_exp_shifted_ref(float *s, int64_t n, float mx) {
     return sum;
 }
 
+/* A key/value element: float32 rows, or fp16 ones (half != 0). */
+static inline float kv_elem(const void *p, int64_t i, int half) {
+    return half ? miik_h2f(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
 /* One query. */
-static void attend_one_ref(const float *q, const float *k, const float *v, int64_t stride, int64_t n_keys,
-                           int64_t hd, float scale, float *scores, float *out) {
+static void attend_one_ref(const float *q, const void *k, const void *v, int half, int64_t stride,
+                           int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
     float mx = -INFINITY;
     for (int64_t j = 0; j < n_keys; j++) {
-        const float s = miik_dot_f32_ref(q, k + j * stride, hd) * scale;
+        float d = 0.0f; /* miik_dot_f32_ref's order */
+        for (int64_t c = 0; c < hd; c++) d += q[c] * kv_elem(k, j * stride + c, half);
+        const float s = d * scale;
         scores[j] = s;
         if (s > mx) mx = s;
     }
@@ -223,14 +230,24 @@ static void attend_one_ref(const float *q, const float *k, const float *v, int64
     for (int64_t c = 0; c < hd; c++) out[c] = 0.0f;
     for (int64_t j = 0; j < n_keys; j++) {
         const float p = scores[j] * inv;
-        for (int64_t c = 0; c < hd; c++) out[c] += p * v[j * stride + c];
+        for (int64_t c = 0; c < hd; c++) out[c] += p * kv_elem(v, j * stride + c, half);
     }
 }
 
 void miik_attend_f32_ref(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
                          int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
     for (int64_t i = 0; i < n_q; i++)
-        attend_one_ref(q + i * hd, k, v, stride, n_keys, hd, scale, scores + i * n_keys, out + i * hd);
+        attend_one_ref(q + i * hd, k, v, 0, stride, n_keys, hd, scale, scores + i * n_keys, out + i * hd);
+}
+
+void miik_attend_f16_ref(const float *q, int64_t n_q, const uint16_t *k, const uint16_t *v, int64_t stride,
+                         int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
+    for (int64_t i = 0; i < n_q; i++)
+        attend_one_ref(q + i * hd, k, v, 1, stride, n_keys, hd, scale, scores + i * n_keys, out + i * hd);
+}
+
+void miik_f32_to_f16_sat_ref(const float *x, uint16_t *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = miik_f32_to_f16_sat_one(x[i]);
 }
 
 /* ---- matvec / matmul (precise) --------------------------------------------------------------- */

@@ -28,6 +28,13 @@ final class ExecutionPlanTests: XCTestCase {
             XCTAssertFalse(c.override.isEmpty, c.name)
         }
         XCTAssertEqual(plan.choices.first { $0.name == "threads" }?.reason, "set by the caller")
+        XCTAssertEqual(plan.choices.first { $0.name == "kv cache" }?.value, "float32")
+        // Fast mode keeps keys and values as fp16: half the bytes per token.
+        o.mode = .fast
+        let fastPlan = ExecutionPlan.make(model: try Model(path: try Fixtures.smolLM2(), options: o), contextLength: 1000)
+        XCTAssertEqual(fastPlan.kvBytesPerToken, 30 * 2 * 3 * 64 * 2)
+        XCTAssertEqual(fastPlan.kvBytes, 1000 * 23040)
+        XCTAssertEqual(fastPlan.choices.first { $0.name == "kv cache" }?.value, "fp16")
         // Every matrix of this file has an 8-bit-activation path; fast mode uses it for q, gate and up.
         let net = try XCTUnwrap(model.network)
         let bytes = { (ms: [WeightMatrix]) in ms.reduce(0) { $0 + $1.rowBytes * $1.rows } }

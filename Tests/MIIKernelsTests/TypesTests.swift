@@ -185,17 +185,21 @@ final class TypesTests: XCTestCase {
                     let v = (0..<(nKeys * stride)).map { _ in rng.float() }
                     let scale = 1 / Float(hd).squareRoot()
                     // Double-precision reference, query by query.
-                    var want: [Double] = []
-                    for i in 0..<nQ {
-                        var s = (0..<nKeys).map { j in
-                            Double(scale) * (0..<hd).reduce(0.0) { $0 + Double(q[i * hd + $1]) * Double(k[j * stride + $1]) }
+                    func expected(_ k: [Float], _ v: [Float]) -> [Double] {
+                        var want: [Double] = []
+                        for i in 0..<nQ {
+                            var s = (0..<nKeys).map { j in
+                                Double(scale) * (0..<hd).reduce(0.0) { $0 + Double(q[i * hd + $1]) * Double(k[j * stride + $1]) }
+                            }
+                            let mx = s.max()!
+                            s = s.map { exp($0 - mx) }
+                            let sum = s.reduce(0, +)
+                            want += (0..<hd).map { c in (0..<nKeys).reduce(0.0) { $0 + s[$1] / sum * Double(v[$1 * stride + c]) } }
                         }
-                        let mx = s.max()!
-                        s = s.map { exp($0 - mx) }
-                        let sum = s.reduce(0, +)
-                        want += (0..<hd).map { c in (0..<nKeys).reduce(0.0) { $0 + s[$1] / sum * Double(v[$1 * stride + c]) } }
+                        return want
                     }
-                    func run(_ f: (UnsafePointer<Float>, Int64, UnsafePointer<Float>, UnsafePointer<Float>, Int64, Int64, Int64,
+                    let want = expected(k, v)
+                    func run<E>(_ k: [E], _ v: [E], _ f: (UnsafePointer<Float>, Int64, UnsafePointer<E>, UnsafePointer<E>, Int64, Int64, Int64,
                                    Float, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
                         var scores = [Float](repeating: .nan, count: nQ * nKeys)
                         var out = [Float](repeating: .nan, count: nQ * hd + 1)
@@ -209,17 +213,69 @@ final class TypesTests: XCTestCase {
                         XCTAssertEqual(out[nQ * hd], 42, "hd=\(hd) keys=\(nKeys) queries=\(nQ): wrote past the heads")
                         return Array(out[0..<(nQ * hd)])
                     }
-                    let ref = run { miik_attend_f32_ref($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }
+                    let ref = run(k, v) { miik_attend_f32_ref($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }
                     for c in 0..<(nQ * hd) {
                         XCTAssertEqual(Double(ref[c]), want[c], accuracy: 2e-5, "ref hd=\(hd) keys=\(nKeys) queries=\(nQ) c=\(c)")
                     }
                     forEachISA { _, isa in
-                        let got = run { miik_attend_f32($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }
+                        let got = run(k, v) { miik_attend_f32($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }
                         for c in 0..<(nQ * hd) {
                             XCTAssertEqual(Double(got[c]), want[c], accuracy: 2e-5, "\(isa) hd=\(hd) keys=\(nKeys) queries=\(nQ) c=\(c)")
                         }
                     }
+                    // fp16 rows (fast mode's cache): the same attention over the rows rounded to fp16
+                    // (Swift's Float16 conversion), each converted back exactly.
+                    let k16 = k.map { Float16($0).bitPattern }, v16 = v.map { Float16($0).bitPattern }
+                    let want16 = expected(k.map { Float(Float16($0)) }, v.map { Float(Float16($0)) })
+                    let ref16 = run(k16, v16) { miik_attend_f16_ref($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }
+                    for c in 0..<(nQ * hd) {
+                        XCTAssertEqual(Double(ref16[c]), want16[c], accuracy: 2e-5, "f16 ref hd=\(hd) keys=\(nKeys) queries=\(nQ) c=\(c)")
+                    }
+                    forEachISA { _, isa in
+                        let got = run(k16, v16) { miik_attend_f16($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }
+                        for c in 0..<(nQ * hd) {
+                            XCTAssertEqual(Double(got[c]), want16[c], accuracy: 2e-5, "f16 \(isa) hd=\(hd) keys=\(nKeys) queries=\(nQ) c=\(c)")
+                        }
+                    }
                 }
+            }
+        }
+    }
+
+    /// fp16 conversion for fast mode's cache: round to nearest even as Swift's Float16 (ties, the
+    /// subnormal range, values that round up to the next binade) on every ISA level and in the tails
+    /// after whole vectors; finite values beyond the fp16 range saturate to +-65504 instead of becoming
+    /// infinities; infinities and NaN keep their kind.
+    func testF32ToF16SaturatingAllISAs() {
+        var rng = SplitMix64(seed: 77)
+        // the special values in the first vector and again in the scalar tail
+        var x: [Float] = [Float.infinity, -Float.infinity, Float.nan, 0, -0.0, 1, -1, 65504, -65504, 65519.99, 65520, -65520, 70000, -1e30, Float.greatestFiniteMagnitude,
+                          1 + 1.0 / 2048, 1 + 3.0 / 2048, 6.1e-5, 5.96e-8, 2.98e-8, 2.99e-8, -3e-6, 1e-10, 2047.5, 2048.5]
+        x += (0..<203).map { _ in rng.float() * Float(1 << Int.random(in: 0...17, using: &rng)) }
+        x += [Float.infinity, -Float.infinity, Float.nan, 3]
+        func expected(_ f: Float) -> UInt16? {
+            if f.isNaN { return nil }
+            if f.isInfinite { return Float16(f).bitPattern }
+            return Float16(max(-65504, min(65504, f))).bitPattern
+        }
+        func check(_ got: [UInt16], _ what: String) {
+            for (i, f) in x.prefix(got.count).enumerated() {
+                if let e = expected(f) {
+                    XCTAssertEqual(got[i], e, "\(what) x[\(i)] = \(f)")
+                } else {
+                    XCTAssertTrue(Float16(bitPattern: got[i]).isNaN, "\(what) x[\(i)] = NaN")
+                }
+            }
+        }
+        for n in [x.count, x.count - 3, 8, 7] {
+            var got = [UInt16](repeating: 0xABCD, count: x.count)
+            miik_f32_to_f16_sat_ref(x, &got, Int64(n))
+            check(Array(got[0..<n]), "ref n \(n)")
+            forEachISA { _, isa in
+                var got = [UInt16](repeating: 0xABCD, count: x.count)
+                miik_f32_to_f16_sat(x, &got, Int64(n))
+                check(Array(got[0..<n]), "\(isa) n \(n)")
+                XCTAssertTrue(got[n...].allSatisfy { $0 == 0xABCD }, "\(isa) n \(n): wrote past the end")
             }
         }
     }

@@ -645,7 +645,8 @@ extension GPTDecoder: LanguageModelNetwork {
         return all
     }
     /// Keys and values, float32, every layer: [n_layer, 2, n_embd].
-    public var kvCacheBytesPerToken: Int { 2 * config.nLayer * config.nEmbd * MemoryLayout<Float>.size }
+    /// float32 in both modes (the fp16 cache is the Llama family's so far).
+    public func kvCacheBytesPerToken(mode: PrecisionMode) -> Int { 2 * config.nLayer * config.nEmbd * MemoryLayout<Float>.size }
     public var shapeSummary: [(String, String)] {
         let c = config
         let pos: String
@@ -663,7 +664,7 @@ extension GPTDecoder: LanguageModelNetwork {
         ]
     }
 
-    public func makeState(maxContext: Int, batch: Int, threads: Int) throws -> AnyObject {
+    public func makeState(maxContext: Int, batch: Int, threads: Int, mode: PrecisionMode) throws -> AnyObject {
         try GPTState(config: config, maxContext: maxContext, batch: batch, threads: threads)
     }
 

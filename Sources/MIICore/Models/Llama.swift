@@ -190,11 +190,9 @@ public final class LlamaDecoder: @unchecked Sendable {
             let kNew: UnsafeMutablePointer<Float>, vNew: UnsafeMutablePointer<Float>
             switch rows {
             case .sequence(let cache, let pos0):
-                kNew = cache.keys(layer: li) + pos0 * c.kvDim
-                vNew = cache.values(layer: li) + pos0 * c.kvDim
+                (kNew, vNew) = cache.floatRows(layer: li, position: pos0) ?? cache.newRows()
             case .independent:
-                kNew = s.keys(layer: 0)
-                vNew = s.values(layer: 0)
+                (kNew, vNew) = s.newRows()
             }
             // The key, value and attention-output products keep (near-)float activations in fast mode
             // (16-bit ones for single tokens, see FastActivations): with
@@ -210,12 +208,13 @@ public final class LlamaDecoder: @unchecked Sendable {
             if let b = L.bv { addBias(vNew, b, rows: n) }
             applyRope(s.q, heads: c.nHead, n: n, s)
             applyRope(kNew, heads: c.nHeadKV, n: n, s)
-            if case .independent(let caches, let positions) = rows {
+            switch rows {
+            case .sequence(let cache, let pos0):
+                cache.store(layer: li, position: pos0, keys: kNew, values: vNew, rows: n)  // in place: no copy
+            case .independent(let caches, let positions):
                 for t in 0..<n {
-                    (caches[t].keys(layer: li) + positions[t] * c.kvDim)
-                        .update(from: kNew + t * c.kvDim, count: c.kvDim)
-                    (caches[t].values(layer: li) + positions[t] * c.kvDim)
-                        .update(from: vNew + t * c.kvDim, count: c.kvDim)
+                    caches[t].store(layer: li, position: positions[t], keys: kNew + t * c.kvDim,
+                                    values: vNew + t * c.kvDim, rows: 1)
                 }
             }
             attention(layer: li, n: n, rows: rows, s, pool: pool)
@@ -304,8 +303,16 @@ public final class LlamaDecoder: @unchecked Sendable {
             let first = c.slidingWindow.map { max(0, len - $0) } ?? 0
             let row = first * c.kvDim + kvh * hd
             let q0 = t * c.qDim + h0 * hd
-            miik_attend_f32(s.q + q0, Int64(count), K + row, V + row, Int64(c.kvDim), Int64(len - first),
-                            Int64(hd), scale, scores, s.attn + q0)
+            switch cache.kvFormat {
+            case .f32:
+                miik_attend_f32(s.q + q0, Int64(count), K.assumingMemoryBound(to: Float.self) + row,
+                                V.assumingMemoryBound(to: Float.self) + row, Int64(c.kvDim), Int64(len - first),
+                                Int64(hd), scale, scores, s.attn + q0)
+            case .f16:
+                miik_attend_f16(s.q + q0, Int64(count), K.assumingMemoryBound(to: UInt16.self) + row,
+                                V.assumingMemoryBound(to: UInt16.self) + row, Int64(c.kvDim), Int64(len - first),
+                                Int64(hd), scale, scores, s.attn + q0)
+            }
         }
         pool.run { ith, nth in
             let scores = s.scores + ith * s.scoresPerThread
@@ -415,7 +422,7 @@ extension LlamaDecoder: LanguageModelNetwork {
     public var contextLength: Int { config.contextLength }
     public var weightMatrices: [WeightMatrix] { matrices }
     /// Keys and values, float32, every layer: [n_layer, 2, kv_dim].
-    public var kvCacheBytesPerToken: Int { 2 * config.nLayer * config.kvDim * MemoryLayout<Float>.size }
+    public func kvCacheBytesPerToken(mode: PrecisionMode) -> Int { 2 * config.nLayer * config.kvDim * KVFormat(mode: mode).bytes }
     public var shapeSummary: [(String, String)] {
         let c = config
         return [
@@ -427,8 +434,9 @@ extension LlamaDecoder: LanguageModelNetwork {
         ]
     }
 
-    public func makeState(maxContext: Int, batch: Int, threads: Int) throws -> AnyObject {
-        try DecoderState(config: config, maxContext: maxContext, batch: batch, threads: threads)
+    public func makeState(maxContext: Int, batch: Int, threads: Int, mode: PrecisionMode) throws -> AnyObject {
+        try DecoderState(config: config, maxContext: maxContext, batch: batch, threads: threads,
+                         kvFormat: KVFormat(mode: mode))
     }
 
     /// A state used for activations only: `batch` rows, attention scores for `maxContext` positions,

@@ -1,9 +1,24 @@
+import MIIKernels
 #if canImport(Glibc)
 import Glibc
 #endif
 
+/// How a key/value cache stores its rows.
+enum KVFormat: Sendable {
+    /// float32: precise mode.
+    case f32
+    /// fp16, finite values saturated to +-65504 (miik_f32_to_f16_sat): fast mode, as llama.cpp's
+    /// default cache. Half the memory, and half the bytes attention reads per step.
+    case f16
+
+    init(mode: PrecisionMode) { self = mode == .fast ? .f16 : .f32 }
+
+    var bytes: Int { self == .f32 ? 4 : 2 }
+}
+
 /// One sequence's working memory: the KV cache and the activation buffers of a forward pass.
 /// Large buffers come from calloc, so untouched pages of a long context cost no resident memory.
+/// The cache's format is fixed when the state is made (from the session's precision mode).
 final class DecoderState {
     let config: DecoderConfig
     /// Tokens the cache can hold.
@@ -12,8 +27,13 @@ final class DecoderState {
     let batch: Int
     let threads: Int
 
-    private let kCache: UnsafeMutablePointer<Float>   // [n_layer, max_context, kv_dim]
-    private let vCache: UnsafeMutablePointer<Float>   // [n_layer, max_context, kv_dim]
+    let kvFormat: KVFormat
+    private let kCache: UnsafeMutableRawPointer   // [n_layer, max_context, kv_dim] of kvFormat
+    private let vCache: UnsafeMutableRawPointer   // [n_layer, max_context, kv_dim] of kvFormat
+    /// fp16 caches: new keys/values [batch, kv_dim] in float, before conversion into the cache
+    /// (a float cache takes them in place).
+    let kStage: UnsafeMutablePointer<Float>?
+    let vStage: UnsafeMutablePointer<Float>?
     let x: UnsafeMutablePointer<Float>       // [batch, n_embd] residual stream
     let xn: UnsafeMutablePointer<Float>      // [batch, n_embd] normed input / block output
     let q: UnsafeMutablePointer<Float>       // [batch, q_dim]
@@ -27,8 +47,9 @@ final class DecoderState {
     let scoresPerThread: Int
     let scratch: KernelScratch
 
-    init(config c: DecoderConfig, maxContext: Int, batch: Int, threads: Int) throws {
+    init(config c: DecoderConfig, maxContext: Int, batch: Int, threads: Int, kvFormat: KVFormat = .f32) throws {
         self.config = c
+        self.kvFormat = kvFormat
         self.maxContext = maxContext
         self.batch = batch
         self.threads = threads
@@ -42,8 +63,12 @@ final class DecoderState {
         let (cacheElems, o1) = c.nLayer.multipliedReportingOverflow(by: maxContext)
         let (cacheTotal, o2) = cacheElems.multipliedReportingOverflow(by: c.kvDim)
         if o1 || o2 { throw MIIError.argument("context of \(maxContext) tokens is too large") }
-        kCache = try alloc(cacheTotal, "key cache")
-        vCache = try alloc(cacheTotal, "value cache")
+        // an fp16 cache takes half as many float-sized allocations (cacheTotal is even: kv_dim is)
+        let cacheFloats = kvFormat == .f32 ? cacheTotal : (cacheTotal + 1) / 2
+        kCache = UnsafeMutableRawPointer(try alloc(cacheFloats, "key cache"))
+        vCache = UnsafeMutableRawPointer(try alloc(cacheFloats, "value cache"))
+        kStage = kvFormat == .f32 ? nil : try alloc(batch * c.kvDim, "activations")
+        vStage = kvFormat == .f32 ? nil : try alloc(batch * c.kvDim, "activations")
         x = try alloc(batch * c.nEmbd, "activations")
         xn = try alloc(batch * c.nEmbd, "activations")
         q = try alloc(batch * c.qDim, "activations")
@@ -60,10 +85,44 @@ final class DecoderState {
         scratch = KernelScratch(threads: threads, floatsPerThread: gemmTileRows * max(c.nEmbd, c.nFF, c.qDim))
     }
 
-    func keys(layer: Int) -> UnsafeMutablePointer<Float> { kCache + layer * maxContext * config.kvDim }
-    func values(layer: Int) -> UnsafeMutablePointer<Float> { vCache + layer * maxContext * config.kvDim }
+    /// Layer `layer`'s cache rows [max_context, kv_dim] in `kvFormat`.
+    func keys(layer: Int) -> UnsafeMutableRawPointer { kCache + layer * maxContext * config.kvDim * kvFormat.bytes }
+    func values(layer: Int) -> UnsafeMutableRawPointer { vCache + layer * maxContext * config.kvDim * kvFormat.bytes }
+
+    /// Float cache rows of `layer` from `position` on, to be written in place; nil for fp16 caches.
+    func floatRows(layer: Int, position: Int) -> (k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>)? {
+        guard kvFormat == .f32 else { return nil }
+        let o = position * config.kvDim
+        return (keys(layer: layer).assumingMemoryBound(to: Float.self) + o,
+                values(layer: layer).assumingMemoryBound(to: Float.self) + o)
+    }
+
+    /// Where a forward chunk puts its new keys and values [batch, kv_dim] before `store`: the float
+    /// staging rows of an fp16 cache, or else layer 0's first cache rows (a batch's work state,
+    /// whose other cache rows are never used).
+    func newRows() -> (k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) {
+        if let kStage, let vStage { return (kStage, vStage) }
+        return (keys(layer: 0).assumingMemoryBound(to: Float.self), values(layer: 0).assumingMemoryBound(to: Float.self))
+    }
+
+    /// Writes `rows` new key and value rows ([rows, kv_dim] floats) at `position` ..< position + rows.
+    func store(layer: Int, position: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, rows: Int) {
+        let count = rows * config.kvDim
+        if let dst = floatRows(layer: layer, position: position) {
+            if dst.k != k { dst.k.update(from: k, count: count) }
+            if dst.v != v { dst.v.update(from: v, count: count) }
+            return
+        }
+        let o = position * config.kvDim
+        miik_f32_to_f16_sat(k, keys(layer: layer).assumingMemoryBound(to: UInt16.self) + o, Int64(count))
+        miik_f32_to_f16_sat(v, values(layer: layer).assumingMemoryBound(to: UInt16.self) + o, Int64(count))
+    }
 
     deinit {
-        for p in [kCache, vCache, x, xn, q, attn, gate, up, ropeCos, ropeSin, scores] { free(p) }
+        for p in [x, xn, q, attn, gate, up, ropeCos, ropeSin, scores] { free(p) }
+        free(kCache)
+        free(vCache)
+        if let kStage { free(kStage) }
+        if let vStage { free(vStage) }
     }
 }

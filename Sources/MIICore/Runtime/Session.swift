@@ -55,7 +55,7 @@ public final class Session: @unchecked Sendable {
         self.mode = options.mode ?? model.options.mode
         self.pool = pool
         let batch = options.batch > 0 ? options.batch : 256
-        self.state = try model.requireDecoder().makeState(maxContext: ctx, batch: min(batch, ctx), threads: threads)
+        self.state = try model.requireDecoder().makeState(maxContext: ctx, batch: min(batch, ctx), threads: threads, mode: mode)
         guard let f = miik_flag_create() else { throw MIIError(.outOfMemory, "out of memory") }
         self.cancelFlag = f
     }

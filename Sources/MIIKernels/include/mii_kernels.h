@@ -100,6 +100,17 @@ void miik_attend_f32(const float *q, int64_t n_q, const float *k, const float *v
 void miik_attend_f32_ref(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
                          int64_t n_keys, int64_t hd, float scale, float *scores, float *out);
 
+/* miik_attend_f32 over fp16 key/value rows (fast mode's cache): each element converted to float
+ * exactly, then the same computation. */
+void miik_attend_f16(const float *q, int64_t n_q, const uint16_t *k, const uint16_t *v, int64_t stride,
+                     int64_t n_keys, int64_t hd, float scale, float *scores, float *out);
+void miik_attend_f16_ref(const float *q, int64_t n_q, const uint16_t *k, const uint16_t *v, int64_t stride,
+                         int64_t n_keys, int64_t hd, float scale, float *scores, float *out);
+/* dst[i] = x[i] as fp16, round to nearest even; finite values beyond the fp16 range saturate to
+ * +-65504 (a cache entry never becomes infinite by conversion); infinities and NaN keep their kind. */
+void miik_f32_to_f16_sat(const float *x, uint16_t *dst, int64_t n);
+void miik_f32_to_f16_sat_ref(const float *x, uint16_t *dst, int64_t n);
+
 /* ---- Matrix x vector, precise mode (float32 activations) -------------------------------- */
 /* For r in [r0, r1): y[r] = sum_c W[r][c] * x[c].
  * W: first row at `w`, rows `row_bytes` apart, each `cols` elements of `type`. */
