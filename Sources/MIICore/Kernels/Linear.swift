@@ -191,15 +191,25 @@ private func integerProduct<Block>(
 }
 
 /// Several products of the same input `x` [n, cols] (attention's q, k and v; the MLP's gate and up),
-/// each as `linear` computes it. For one token they run in one parallel section, each thread taking
-/// its share of every matrix's rows, with `x` quantized once per kind of activations: a decode step
-/// has ~10 parallel sections per layer otherwise, and each costs a wake-up and a barrier.
-/// `linear` itself hands single tokens here.
+/// each as `linear` computes it. They run in one parallel section, each thread taking its share of
+/// every matrix's rows, with `x` quantized once per kind of activations: a decode step has ~10
+/// parallel sections per layer otherwise, and each costs a wake-up and a barrier. Several tokens
+/// take this path when every product has integer activations (fast mode's prompts and batched
+/// steps); `linear` itself hands single tokens here.
 func linearShared(_ x: UnsafePointer<Float>, _ n: Int,
                   _ products: [(w: WeightMatrix, y: UnsafeMutablePointer<Float>, fast: FastActivations)],
                   pool: ThreadPool, mode: PrecisionMode, scratch: KernelScratch) {
-    guard n == 1, let cols = products.first?.w.cols, products.allSatisfy({ $0.w.cols == cols }) else {
+    guard let cols = products.first?.w.cols, products.allSatisfy({ $0.w.cols == cols }) else {
         for p in products { linear(p.w, x, n, p.y, pool: pool, mode: mode, fast: p.fast, scratch: scratch) }
+        return
+    }
+    if n > 1 {
+        let kinds = products.map { productActivations($0.w, n: n, mode: mode, fast: $0.fast) }
+        guard products.count > 1, !kinds.contains(.float) else {
+            for p in products { linear(p.w, x, n, p.y, pool: pool, mode: mode, fast: p.fast, scratch: scratch) }
+            return
+        }
+        sharedIntegerProducts(x, n, cols: cols, products, kinds, pool: pool, scratch: scratch)
         return
     }
     let kinds = products.map { productActivations($0.w, n: 1, mode: mode, fast: $0.fast) }
@@ -216,6 +226,39 @@ func linearShared(_ x: UnsafePointer<Float>, _ n: Int,
             case .int8: miik_matvec_q8(type, p.w.data, p.w.rowBytes, Int64(cols), xq8, p.y, Int64(r.lowerBound), Int64(r.upperBound))
             case .int16: miik_matvec_q16(type, p.w.data, p.w.rowBytes, Int64(cols), xq16, p.y, Int64(r.lowerBound), Int64(r.upperBound))
             case .float: miik_matvec(type, p.w.data, p.w.rowBytes, Int64(cols), x, p.y, Int64(r.lowerBound), Int64(r.upperBound))
+            }
+        }
+    }
+}
+
+/// `linearShared` for several tokens, every product with integer activations: the rows of `x` are
+/// quantized once per kind (tokens split between threads), then every product runs in one parallel
+/// section with its rows split between threads, as `integerProduct` does for one product.
+private func sharedIntegerProducts(
+    _ x: UnsafePointer<Float>, _ n: Int, cols: Int,
+    _ products: [(w: WeightMatrix, y: UnsafeMutablePointer<Float>, fast: FastActivations)],
+    _ kinds: [ProductActivations], pool: ThreadPool, scratch: KernelScratch
+) {
+    let blocksPerRow = cols / 32
+    let xq8 = kinds.contains(.int8) ? scratch.q8.get(n * blocksPerRow) : nil
+    let xq16 = kinds.contains(.int16) ? scratch.q16.get(n * blocksPerRow) : nil
+    pool.run { ith, nth in
+        for i in ThreadPool.chunk(n, ith, nth) {
+            if let xq8 { miik_quantize_act(x + i * cols, xq8 + i * blocksPerRow, Int64(cols)) }
+            if let xq16 { miik_quantize_act16(x + i * cols, xq16 + i * blocksPerRow, Int64(cols)) }
+        }
+    }
+    pool.run { ith, nth in
+        for (p, kind) in zip(products, kinds) {
+            let r = ThreadPool.chunk(p.w.rows, ith, nth, align: 16)
+            if r.isEmpty { continue }
+            let type = Int32(p.w.type.rawValue)
+            if kind == .int8 {
+                miik_matmul_q8(type, p.w.data, p.w.rowBytes, Int64(cols), xq8, Int64(n), p.y, Int64(p.w.rows),
+                               Int64(r.lowerBound), Int64(r.upperBound))
+            } else {
+                miik_matmul_q16(type, p.w.data, p.w.rowBytes, Int64(cols), xq16, Int64(n), p.y, Int64(p.w.rows),
+                                Int64(r.lowerBound), Int64(r.upperBound))
             }
         }
     }
