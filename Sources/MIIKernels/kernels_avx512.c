@@ -339,6 +339,29 @@ A5VI __m256i block_u8(int type, const uint8_t *blk) {
     return u;
 }
 
+/* The single-token integer kernels' per-block scaling: the block's integer dot `is` (8 lanes of
+ * partial sums) times d_w * d_a into acc, and for the affine types m_w * s_a into lane 1 of accm.
+ * das = [d_a, s_a] of the activation block. */
+A5VI void mv_scale_block(int type, const uint8_t *blk, __m256i is, __m128 das, __m256 *acc, __m128 *accm) {
+    const __m256 f = _mm256_cvtepi32_ps(is);
+    if (affine(type)) {
+        /* one fp16 conversion and one multiply give [d_w * d_a, m_w * s_a] */
+        const __m128 pr = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)miik_load_u32(blk))), das);
+        *acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(pr), f, *acc);
+        *accm = _mm_add_ps(*accm, pr);
+    } else {
+        *acc = _mm256_fmadd_ps(_mm256_set1_ps(H2F(blk) * _mm_cvtss_f32(das)), f, *acc);
+    }
+}
+
+/* A row's result from mv_scale_block's accumulators. */
+A5VI float mv_row_total(int type, __m256 acc, __m128 accm) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h) + (affine(type) ? _mm_cvtss_f32(_mm_movehdup_ps(accm)) : 0.0f);
+}
+
 /* One token (decode): the AVX2 kernel's scheme, one 32-quant block per 256-bit register, with
  * vpdpbusd in place of maddubs + madd. Q8_0: |w| times a with w's sign; the 4/5-bit types: the
  * unsigned quants (block_u8) times a, the symmetric types' offset * sum(a) subtracted per block
@@ -366,23 +389,10 @@ A5VI void mvq8v_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const mi
                 is = _mm256_dpbusd_epi32(_mm256_setzero_si256(), block_u8(type, blk), a);
                 if (off) is = _mm256_sub_epi32(is, corr);
             }
-            const __m256 f = _mm256_cvtepi32_ps(is);
-            if (affine(type)) {
-                /* one fp16 conversion and one multiply give [d_w * d_a, m_w * s_a] */
-                const __m128 pr = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)miik_load_u32(blk))), das);
-                acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(pr), f, acc[r]);
-                accm[r] = _mm_add_ps(accm[r], pr);
-            } else {
-                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(H2F(blk) * xq[b].d), f, acc[r]);
-            }
+            mv_scale_block(type, blk, is, das, &acc[r], &accm[r]);
         }
     }
-    for (int r = 0; r < nr; r++) {
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
-        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_add_ss(h, _mm_movehdup_ps(h));
-        y[r] = _mm_cvtss_f32(h) + (affine(type) ? _mm_cvtss_f32(_mm_movehdup_ps(accm[r])) : 0.0f);
-    }
+    for (int r = 0; r < nr; r++) y[r] = mv_row_total(type, acc[r], accm[r]);
 }
 
 #define MVQ8_INSTANCE(NAME, TYPE)                                                                     \
@@ -476,21 +486,11 @@ A5VI void mv16v_rows(int type, const uint8_t *w, size_t rb, int64_t nb, const mv
                 is = _mm256_dpbusd_epi32(is, lo, u);
                 if (off) is = _mm256_sub_epi32(is, corr_b);
             }
-            const __m256 f = _mm256_cvtepi32_ps(is);
-            if (affine(type)) {
-                const __m128 pr = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)miik_load_u32(blk))), das);
-                acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(pr), f, acc[r]);
-                accm[r] = _mm_add_ps(accm[r], pr);
-            } else {
-                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(H2F(blk) * xq[b].d), f, acc[r]);
-            }
+            mv_scale_block(type, blk, is, das, &acc[r], &accm[r]);
         }
     }
     for (int r = 0; r < nr; r++) {
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
-        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_add_ss(h, _mm_movehdup_ps(h));
-        const float v = _mm_cvtss_f32(h) + (affine(type) ? _mm_cvtss_f32(_mm_movehdup_ps(accm[r])) : 0.0f);
+        const float v = mv_row_total(type, acc[r], accm[r]);
         y[r] = add ? y[r] + v : v;
     }
 }
