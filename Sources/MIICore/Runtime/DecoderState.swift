@@ -63,7 +63,7 @@ final class DecoderState {
         let (cacheElems, o1) = c.nLayer.multipliedReportingOverflow(by: maxContext)
         let (cacheTotal, o2) = cacheElems.multipliedReportingOverflow(by: c.kvDim)
         if o1 || o2 { throw MIIError.argument("context of \(maxContext) tokens is too large") }
-        // an fp16 cache takes half as many float-sized allocations (cacheTotal is even: kv_dim is)
+        // an fp16 cache takes half as many float-sized units (rounded up)
         let cacheFloats = kvFormat == .f32 ? cacheTotal : (cacheTotal + 1) / 2
         kCache = UnsafeMutableRawPointer(try alloc(cacheFloats, "key cache"))
         vCache = UnsafeMutableRawPointer(try alloc(cacheFloats, "value cache"))
