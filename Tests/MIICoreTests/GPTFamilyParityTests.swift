@@ -124,6 +124,38 @@ final class GPTFamilyParityTests: XCTestCase {
         try check(net, ref, name: "gguf gpt2 q8_0 fast", tolerance: 0.25, greedy: false, mode: .fast)
     }
 
+    /// GPT-2's Hugging Face checkpoint stores its Conv1D weights as [in, out]. Quantized at load (fast
+    /// mode's `auto`), the float weights are transposed first and then quantized, as llama.cpp's
+    /// converter does: every matrix of the converter's Q8_0 file of the same folder comes out in
+    /// bit-identical blocks, and the model meets that file's transformers reference as
+    /// testGGUFGPT2Q8 does. (Before, the transpose saw already quantized blocks and the load failed:
+    /// "transposing needs F32, F16 or BF16".) The position table stays F32 as in the converter's file
+    /// (quantized, it moved these logits by 0.064), so precise mode meets the reference as closely as
+    /// the file does.
+    func testHFGPT2QuantizedAtLoadMatchesConverterQ8() throws {
+        var o = ModelOptions()
+        o.mode = .fast  // quantize: auto
+        let folder = try Model(path: Fixtures.path("hf_tiny/gpt2"), options: o)
+        XCTAssertEqual(folder.loadQuantization, .q8_0)
+        let net = try folder.requireDecoder()
+        let mine = Dictionary(net.weightMatrices.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let file = try Self.gguf("gpt2.q8_0.gguf")
+        var compared = 0
+        for y in file.weightMatrices where y.type == .q8_0 {
+            let x = try XCTUnwrap(mine[y.name], y.name)
+            XCTAssertEqual(x.type, .q8_0, y.name)
+            XCTAssertEqual([x.rows, x.cols], [y.rows, y.cols], y.name)
+            guard x.type == y.type, x.rows == y.rows, x.cols == y.cols else { continue }
+            XCTAssertTrue(memcmp(x.data, y.data, y.type.rowBytes(y.cols) * y.rows) == 0, "\(y.name): blocks differ from the converter's")
+            compared += 1
+        }
+        XCTAssertEqual(compared, 1 + 4 * 2, "token_embd and 4 matrices per layer")  // the tiny GPT-2 has 2 layers
+        let ref = try Self.reference(file: "hf_tiny_gguf/gpt2.q8_0.reference.json")
+        XCTAssertEqual(mine["position_embd.weight"]?.type, .f32)
+        try check(net, ref, name: "hf gpt2 q8_0 at load precise")
+        try check(net, ref, name: "hf gpt2 q8_0 at load fast", tolerance: 0.25, greedy: false, mode: .fast)
+    }
+
     /// Phi-3 from llama.cpp's converter: fused attn_qkv and gate+up ffn_up used as row ranges,
     /// rotate-half RoPE; against the same transformers reference as the Hugging Face folder.
     func testGGUFPhi3FusedQKVGateUp() throws {

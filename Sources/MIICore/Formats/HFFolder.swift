@@ -104,7 +104,7 @@ public final class HFFolder: @unchecked Sendable {
     /// Float weight matrices are quantized to `type` as the network loads them (before any sharing).
     public func quantizeWeights(to type: GGMLType) {
         let vocab = (try? config.int(anyOf: ["vocab_size", "n_vocab"])) ?? nil
-        weights = QuantizingTensors(base: weights, target: type, vocabRows: vocab)
+        weights = QuantizingTensors(base: weights, target: type, vocabRows: vocab, keepsFloat: QuantizingTensors.hfKeepsFloat)
         loadQuantization = type
     }
 

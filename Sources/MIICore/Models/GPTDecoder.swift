@@ -706,9 +706,12 @@ final class OwnedTensors: TensorSource, @unchecked Sendable {
     }
 
     /// Stores the transpose of `source` (a 2-D tensor of an element type: F32, F16, BF16) under `name`:
-    /// checkpoint [rows, cols] row-major becomes [cols, rows].
+    /// checkpoint [rows, cols] row-major becomes [cols, rows]. When the base quantizes float weights
+    /// at load, the float tensor is transposed first and the transpose quantized (the float copy is
+    /// freed): quantized blocks run along a row, so they cannot be transposed.
     func addTransposed(_ name: String, from source: String) throws {
-        guard let t = base.lookup(source) else { throw MIIError.format("missing tensor '\(source)'") }
+        let quantizer = base as? QuantizingTensors
+        guard let t = (quantizer?.base ?? base).lookup(source) else { throw MIIError.format("missing tensor '\(source)'") }
         guard t.dims.count == 2 else { throw MIIError.format("tensor '\(source)' has shape \(t.dims), expected 2 dimensions") }
         guard t.type.blockElements == 1, t.type.isComputable else {
             throw MIIError.unsupported("tensor '\(source)' has type \(t.type.name); transposing needs F32, F16 or BF16")
@@ -719,15 +722,21 @@ final class OwnedTensors: TensorSource, @unchecked Sendable {
         guard !o, count > 0, count < Int.max / 8, let buf = malloc(count * es) else {
             throw MIIError(.outOfMemory, "cannot allocate a copy of '\(source)'")
         }
-        buffers.append(buf)
         // The checkpoint's data need not be aligned to the element size: read unaligned.
         if es == 4 {
             transpose(t.data, buf.assumingMemoryBound(to: UInt32.self), outer, inner)
         } else {
             transpose(t.data, buf.assumingMemoryBound(to: UInt16.self), outer, inner)
         }
-        entries[name] = (t.type, [Int64(outer), Int64(inner)], UnsafeRawPointer(buf))
+        let transposed = (type: t.type, dims: [Int64(outer), Int64(inner)], data: UnsafeRawPointer(buf))
         origins[name] = source
+        if let q = quantizer?.quantizedCopy(name, transposed) {
+            free(buf)
+            entries[name] = q
+        } else {
+            buffers.append(buf)
+            entries[name] = transposed
+        }
     }
 }
 

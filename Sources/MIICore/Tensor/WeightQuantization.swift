@@ -59,6 +59,15 @@ final class QuantizingTensors: TensorSource, @unchecked Sendable {
             || name.contains("ffn_gate_inp")
     }
 
+    /// The same rule for Hugging Face checkpoint names: position tables (GPT-2 / GPT-Neo `wpe`, OPT
+    /// `embed_positions`, BERT `position_embeddings`) and token-type embeddings stay float, as they do
+    /// when llama.cpp's converter writes a quantized file from the folder (norms and biases are 1-D
+    /// and stay float anyway). A quantized GPT-2 position table moved the tiny model's logits by 0.06.
+    static let hfKeepsFloat: @Sendable (String) -> Bool = { name in
+        name.hasSuffix("wpe.weight") || name.contains("embed_positions") || name.contains("position_embeddings")
+            || name.contains("token_type_embeddings")
+    }
+
     /// The type a tensor was quantized to, if it has been looked up and quantized (only quantized
     /// tensors are cached).
     func quantizedType(of name: String) -> GGMLType? { cache[name]?.type }
@@ -70,13 +79,22 @@ final class QuantizingTensors: TensorSource, @unchecked Sendable {
     func lookup(_ name: String) -> (type: GGMLType, dims: [Int64], data: UnsafeRawPointer)? {
         if let hit = cache[name] { return hit }
         guard let t = base.lookup(name) else { return nil }
-        if let keep = keepsFloat, keep(name) { return t }
+        return quantizedCopy(name, t) ?? t
+    }
+
+    /// The quantized copy of `t` (the tensor called `name`, from the base or rewritten by a loader:
+    /// GPT-2's transposed Conv1D weights), owned and cached here; nil when the rules keep it as it is
+    /// (not a 2-D float matrix of whole 32-element blocks, or kept float by name).
+    func quantizedCopy(_ name: String, _ t: (type: GGMLType, dims: [Int64], data: UnsafeRawPointer))
+        -> (type: GGMLType, dims: [Int64], data: UnsafeRawPointer)? {
+        if let hit = cache[name] { return hit }
+        if let keep = keepsFloat, keep(name) { return nil }
         guard t.dims.count == 2, t.type == .f32 || t.type == .f16 || t.type == .bf16,
-              t.dims[0] > 0, t.dims[0] % 32 == 0, t.dims[1] > 0 else { return t }
+              t.dims[0] > 0, t.dims[0] % 32 == 0, t.dims[1] > 0 else { return nil }
         let cols = Int(t.dims[0]), rows = Int(t.dims[1])
         let target = (self.target != .q8_0 && rows == vocabRows) ? GGMLType.q8_0 : self.target
         let (count, overflow) = cols.multipliedReportingOverflow(by: rows)
-        guard !overflow, count <= Int(Limits.maxTensorElements) else { return t }
+        guard !overflow, count <= Int(Limits.maxTensorElements) else { return nil }
         let outRowBytes = target.rowBytes(cols)
         let inRowBytes = t.type.rowBytes(cols)
         let out = UnsafeMutableRawPointer.allocate(byteCount: outRowBytes * rows, alignment: 64)
