@@ -95,8 +95,8 @@ typedef enum mii_precision {
     MII_PRECISION_DEFAULT = -1, /* sessions: use the model's setting */
     MII_PRECISION_PRECISE = 0,  /* weights dequantized on the fly, float32 arithmetic (default) */
     MII_PRECISION_FAST = 1      /* 8-bit activations against quantized weights where they keep fidelity,
-                                 * near-float (16-bit integer) ones for the sensitive products; Llama-family
-                                 * sessions keep keys and values as fp16 (half the cache memory) */
+                                 * near-float (16-bit integer) ones for the sensitive products; sessions
+                                 * of decoder models keep keys and values as fp16 (half the cache memory) */
 } mii_precision;
 
 /* Float weights (F32/F16/BF16 matrices of a Hugging Face folder or GGUF file) quantized when the model

@@ -81,30 +81,30 @@ void miik_silu_mul(float *g, const float *u, int64_t n) {
 }
 
 void miik_attend_f32(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
-                     int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
+                     int64_t n_keys, int64_t hd, float scale, float slope, int64_t pos0, float *scores, float *out) {
     if (n_keys < 1 || n_q < 1) return;
 #if MIIK_HAVE_X86
     switch (miik_isa_level_internal()) {
     case MIIK_ISA_AVX512: /* AVX-512 machines run the AVX2 version */
     case MIIK_ISA_AVX2:
-        if (miik_avx2_attend_f32(q, n_q, k, v, stride, n_keys, hd, scale, scores, out)) return;
+        if (miik_avx2_attend_f32(q, n_q, k, v, stride, n_keys, hd, scale, slope, pos0, scores, out)) return;
         break;
     default:
         break;
     }
 #endif
-    miik_attend_f32_ref(q, n_q, k, v, stride, n_keys, hd, scale, scores, out);
+    miik_attend_f32_ref(q, n_q, k, v, stride, n_keys, hd, scale, slope, pos0, scores, out);
 }
 
 void miik_attend_f16(const float *q, int64_t n_q, const uint16_t *k, const uint16_t *v, int64_t stride,
-                     int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
+                     int64_t n_keys, int64_t hd, float scale, float slope, int64_t pos0, float *scores, float *out) {
     if (n_keys < 1 || n_q < 1) return;
 #if MIIK_HAVE_X86
     if (miik_isa_level_internal() >= MIIK_ISA_AVX2 &&
-        miik_avx2_attend_f16(q, n_q, k, v, stride, n_keys, hd, scale, scores, out))
+        miik_avx2_attend_f16(q, n_q, k, v, stride, n_keys, hd, scale, slope, pos0, scores, out))
         return;
 #endif
-    miik_attend_f16_ref(q, n_q, k, v, stride, n_keys, hd, scale, scores, out);
+    miik_attend_f16_ref(q, n_q, k, v, stride, n_keys, hd, scale, slope, pos0, scores, out);
 }
 
 void miik_f32_to_f16_sat(const float *x, uint16_t *dst, int64_t n) {

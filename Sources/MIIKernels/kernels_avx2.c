@@ -442,8 +442,8 @@ A2I const char *kv_at(const void *p, int64_t i, int half) {
 /* Scores of G <= 3 queries (hd apart) against 4 keys at a time: 12 independent accumulators, each key
  * chunk loaded once for the G queries. */
 A2I void attend_scores(const float *q, int G, const void *k, int half, int64_t stride, int64_t n_keys, int64_t hd,
-                       float scale, float *scores, float *mx) {
-    const __m128 vs = _mm_set1_ps(scale);
+                       float scale, float slope, int64_t pos0, float *scores, float *mx) {
+    const __m128 vs = _mm_set1_ps(scale), vslope = _mm_set1_ps(slope), step = _mm_setr_ps(0.0f, 1.0f, 2.0f, 3.0f);
     __m128 vmx[3] = {_mm_set1_ps(-INFINITY), _mm_set1_ps(-INFINITY), _mm_set1_ps(-INFINITY)};
     int64_t j = 0;
     for (; j + 4 <= n_keys; j += 4) {
@@ -464,8 +464,10 @@ A2I void attend_scores(const float *q, int G, const void *k, int half, int64_t s
                 acc[i][3] = _mm256_fmadd_ps(qv, x3, acc[i][3]);
             }
         }
+        /* ALiBi: + slope * position (positions below 2^24 are exact in float) */
+        const __m128 bias = _mm_mul_ps(vslope, _mm_add_ps(_mm_set1_ps((float)(pos0 + j)), step));
         for (int i = 0; i < G; i++) {
-            const __m128 s4 = _mm_mul_ps(hsum8x4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), vs);
+            const __m128 s4 = _mm_add_ps(_mm_mul_ps(hsum8x4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), vs), bias);
             _mm_storeu_ps(scores + i * n_keys + j, s4);
             vmx[i] = _mm_max_ps(vmx[i], s4);
         }
@@ -484,6 +486,7 @@ A2I void attend_scores(const float *q, int G, const void *k, int half, int64_t s
             } else {
                 sc = dot_f32(q + i * hd, (const float *)k + jj * stride, hd) * scale;
             }
+            sc += slope * (float)(pos0 + jj);
             scores[i * n_keys + jj] = sc;
             if (sc > mx[i]) mx[i] = sc;
         }
@@ -527,15 +530,15 @@ A2I void attend_values(const float *p, int G, const void *v, int half, int64_t s
 /* Grouped-query attention (miik_attend_f32 / miik_attend_f16): the queries of one key/value head in
  * groups of up to 3, so that every key and value row is read once per group instead of once per query. */
 A2I void attend(const float *q, int64_t n_q, const void *k, const void *v, int half, int64_t stride,
-                int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
+                int64_t n_keys, int64_t hd, float scale, float slope, int64_t pos0, float *scores, float *out) {
     for (int64_t h0 = 0; h0 < n_q; h0 += 3) {
         const int G = n_q - h0 < 3 ? (int)(n_q - h0) : 3;
         float *sc = scores + h0 * n_keys;
         float mx[3], inv[3];
         /* Constant group sizes, so that the loops over queries unroll into registers. */
-        if (G == 3) attend_scores(q + h0 * hd, 3, k, half, stride, n_keys, hd, scale, sc, mx);
-        else if (G == 2) attend_scores(q + h0 * hd, 2, k, half, stride, n_keys, hd, scale, sc, mx);
-        else attend_scores(q + h0 * hd, 1, k, half, stride, n_keys, hd, scale, sc, mx);
+        if (G == 3) attend_scores(q + h0 * hd, 3, k, half, stride, n_keys, hd, scale, slope, pos0, sc, mx);
+        else if (G == 2) attend_scores(q + h0 * hd, 2, k, half, stride, n_keys, hd, scale, slope, pos0, sc, mx);
+        else attend_scores(q + h0 * hd, 1, k, half, stride, n_keys, hd, scale, slope, pos0, sc, mx);
         for (int i = 0; i < G; i++) inv[i] = 1.0f / miik_avx2_exp_shifted(sc + i * n_keys, n_keys, mx[i]);
         if (G == 3) attend_values(sc, 3, v, half, stride, n_keys, hd, inv, out + h0 * hd);
         else if (G == 2) attend_values(sc, 2, v, half, stride, n_keys, hd, inv, out + h0 * hd);
@@ -544,16 +547,18 @@ A2I void attend(const float *q, int64_t n_q, const void *k, const void *v, int h
 }
 
 A2 int miik_avx2_attend_f32(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
-                            int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
+                            int64_t n_keys, int64_t hd, float scale, float slope, int64_t pos0, float *scores,
+                            float *out) {
     if (hd % 8 != 0 || n_keys < 1) return 0;
-    attend(q, n_q, k, v, 0, stride, n_keys, hd, scale, scores, out);
+    attend(q, n_q, k, v, 0, stride, n_keys, hd, scale, slope, pos0, scores, out);
     return 1;
 }
 
 A2 int miik_avx2_attend_f16(const float *q, int64_t n_q, const uint16_t *k, const uint16_t *v, int64_t stride,
-                            int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
+                            int64_t n_keys, int64_t hd, float scale, float slope, int64_t pos0, float *scores,
+                            float *out) {
     if (hd % 8 != 0 || n_keys < 1) return 0;
-    attend(q, n_q, k, v, 1, stride, n_keys, hd, scale, scores, out);
+    attend(q, n_q, k, v, 1, stride, n_keys, hd, scale, slope, pos0, scores, out);
     return 1;
 }
 

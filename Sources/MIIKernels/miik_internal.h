@@ -150,9 +150,9 @@ void miik_avx2_axpy_f32(float a, const float *x, float *y, int64_t n);
 float miik_avx2_exp_shifted(float *s, int64_t n, float mx);
 void miik_avx2_silu_mul(float *g, const float *u, int64_t n);
 int miik_avx2_attend_f32(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
-                         int64_t n_keys, int64_t hd, float scale, float *scores, float *out);
+                         int64_t n_keys, int64_t hd, float scale, float slope, int64_t pos0, float *scores, float *out);
 int miik_avx2_attend_f16(const float *q, int64_t n_q, const uint16_t *k, const uint16_t *v, int64_t stride,
-                         int64_t n_keys, int64_t hd, float scale, float *scores, float *out);
+                         int64_t n_keys, int64_t hd, float scale, float slope, int64_t pos0, float *scores, float *out);
 void miik_avx2_f32_to_f16_sat(const float *x, uint16_t *dst, int64_t n);
 int miik_avx2_matvec(int type, const void *w, size_t row_bytes, int64_t cols,
                      const float *x, float *y, int64_t r0, int64_t r1);

@@ -217,12 +217,13 @@ static inline float kv_elem(const void *p, int64_t i, int half) {
 
 /* One query. */
 static void attend_one_ref(const float *q, const void *k, const void *v, int half, int64_t stride,
-                           int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
+                           int64_t n_keys, int64_t hd, float scale, float slope, int64_t pos0, float *scores,
+                           float *out) {
     float mx = -INFINITY;
     for (int64_t j = 0; j < n_keys; j++) {
         float d = 0.0f; /* miik_dot_f32_ref's order */
         for (int64_t c = 0; c < hd; c++) d += q[c] * kv_elem(k, j * stride + c, half);
-        const float s = d * scale;
+        const float s = d * scale + slope * (float)(pos0 + j);
         scores[j] = s;
         if (s > mx) mx = s;
     }
@@ -235,15 +236,15 @@ static void attend_one_ref(const float *q, const void *k, const void *v, int hal
 }
 
 void miik_attend_f32_ref(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
-                         int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
+                         int64_t n_keys, int64_t hd, float scale, float slope, int64_t pos0, float *scores, float *out) {
     for (int64_t i = 0; i < n_q; i++)
-        attend_one_ref(q + i * hd, k, v, 0, stride, n_keys, hd, scale, scores + i * n_keys, out + i * hd);
+        attend_one_ref(q + i * hd, k, v, 0, stride, n_keys, hd, scale, slope, pos0, scores + i * n_keys, out + i * hd);
 }
 
 void miik_attend_f16_ref(const float *q, int64_t n_q, const uint16_t *k, const uint16_t *v, int64_t stride,
-                         int64_t n_keys, int64_t hd, float scale, float *scores, float *out) {
+                         int64_t n_keys, int64_t hd, float scale, float slope, int64_t pos0, float *scores, float *out) {
     for (int64_t i = 0; i < n_q; i++)
-        attend_one_ref(q + i * hd, k, v, 1, stride, n_keys, hd, scale, scores + i * n_keys, out + i * hd);
+        attend_one_ref(q + i * hd, k, v, 1, stride, n_keys, hd, scale, slope, pos0, scores + i * n_keys, out + i * hd);
 }
 
 void miik_f32_to_f16_sat_ref(const float *x, uint16_t *dst, int64_t n) {

@@ -172,12 +172,14 @@ final class TypesTests: XCTestCase {
     /// (grouped-query attention: the AVX2 kernel takes them 3 at a time) on every ISA level against the
     /// reference twin and a double-precision computation: head sizes that are and are not multiples of
     /// 8, 16 and 32, one to 300 keys (and key counts around the kernel's 4-key steps), rows wider than
-    /// the head (grouped caches), large scores (softmax must subtract the maximum).
+    /// the head (grouped caches), large scores (softmax must subtract the maximum), and an ALiBi bias
+    /// slope * (pos0 + j) (BLOOM) with the first key row at a later position.
     func testAttendAllISAs() {
         var rng = SplitMix64(seed: 21)
         for hd in [4, 8, 24, 64, 72, 128] {
             for nKeys in [1, 2, 3, 4, 5, 7, 33, 300] {
                 for nQ in [1, 2, 3, 4, 5] where nQ == 1 || hd == 64 || hd == 24 {
+                  for (slope, pos0) in [(Float(0), 0), (-0.0625, 37)] where slope == 0 || nQ <= 2 {
                     let stride = hd * 3 + 5
                     let big: Float = hd == 24 ? 40 : 1
                     let q = (0..<(nQ * hd)).map { _ in rng.float() * big }
@@ -190,6 +192,7 @@ final class TypesTests: XCTestCase {
                         for i in 0..<nQ {
                             var s = (0..<nKeys).map { j in
                                 Double(scale) * (0..<hd).reduce(0.0) { $0 + Double(q[i * hd + $1]) * Double(k[j * stride + $1]) }
+                                    + Double(slope) * Double(pos0 + j)
                             }
                             let mx = s.max()!
                             s = s.map { exp($0 - mx) }
@@ -200,43 +203,44 @@ final class TypesTests: XCTestCase {
                     }
                     let want = expected(k, v)
                     func run<E>(_ k: [E], _ v: [E], _ f: (UnsafePointer<Float>, Int64, UnsafePointer<E>, UnsafePointer<E>, Int64, Int64, Int64,
-                                   Float, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+                                   Float, Float, Int64, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
                         var scores = [Float](repeating: .nan, count: nQ * nKeys)
                         var out = [Float](repeating: .nan, count: nQ * hd + 1)
                         out[nQ * hd] = 42
                         q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
                             scores.withUnsafeMutableBufferPointer { sp in out.withUnsafeMutableBufferPointer { op in
                                 f(qp.baseAddress!, Int64(nQ), kp.baseAddress!, vp.baseAddress!, Int64(stride), Int64(nKeys), Int64(hd),
-                                  scale, sp.baseAddress!, op.baseAddress!)
+                                  scale, slope, Int64(pos0), sp.baseAddress!, op.baseAddress!)
                             } }
                         } } }
-                        XCTAssertEqual(out[nQ * hd], 42, "hd=\(hd) keys=\(nKeys) queries=\(nQ): wrote past the heads")
+                        XCTAssertEqual(out[nQ * hd], 42, "hd=\(hd) keys=\(nKeys) queries=\(nQ) slope=\(slope): wrote past the heads")
                         return Array(out[0..<(nQ * hd)])
                     }
-                    let ref = run(k, v) { miik_attend_f32_ref($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }
+                    let ref = run(k, v) { miik_attend_f32_ref($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) }
                     for c in 0..<(nQ * hd) {
-                        XCTAssertEqual(Double(ref[c]), want[c], accuracy: 2e-5, "ref hd=\(hd) keys=\(nKeys) queries=\(nQ) c=\(c)")
+                        XCTAssertEqual(Double(ref[c]), want[c], accuracy: 2e-5, "ref hd=\(hd) keys=\(nKeys) queries=\(nQ) slope=\(slope) c=\(c)")
                     }
                     forEachISA { _, isa in
-                        let got = run(k, v) { miik_attend_f32($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }
+                        let got = run(k, v) { miik_attend_f32($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) }
                         for c in 0..<(nQ * hd) {
-                            XCTAssertEqual(Double(got[c]), want[c], accuracy: 2e-5, "\(isa) hd=\(hd) keys=\(nKeys) queries=\(nQ) c=\(c)")
+                            XCTAssertEqual(Double(got[c]), want[c], accuracy: 2e-5, "\(isa) hd=\(hd) keys=\(nKeys) queries=\(nQ) slope=\(slope) c=\(c)")
                         }
                     }
                     // fp16 rows (fast mode's cache): the same attention over the rows rounded to fp16
                     // (Swift's Float16 conversion), each converted back exactly.
                     let k16 = k.map { Float16($0).bitPattern }, v16 = v.map { Float16($0).bitPattern }
                     let want16 = expected(k.map { Float(Float16($0)) }, v.map { Float(Float16($0)) })
-                    let ref16 = run(k16, v16) { miik_attend_f16_ref($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }
+                    let ref16 = run(k16, v16) { miik_attend_f16_ref($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) }
                     for c in 0..<(nQ * hd) {
-                        XCTAssertEqual(Double(ref16[c]), want16[c], accuracy: 2e-5, "f16 ref hd=\(hd) keys=\(nKeys) queries=\(nQ) c=\(c)")
+                        XCTAssertEqual(Double(ref16[c]), want16[c], accuracy: 2e-5, "f16 ref hd=\(hd) keys=\(nKeys) queries=\(nQ) slope=\(slope) c=\(c)")
                     }
                     forEachISA { _, isa in
-                        let got = run(k16, v16) { miik_attend_f16($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }
+                        let got = run(k16, v16) { miik_attend_f16($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) }
                         for c in 0..<(nQ * hd) {
-                            XCTAssertEqual(Double(got[c]), want16[c], accuracy: 2e-5, "f16 \(isa) hd=\(hd) keys=\(nKeys) queries=\(nQ) c=\(c)")
+                            XCTAssertEqual(Double(got[c]), want16[c], accuracy: 2e-5, "f16 \(isa) hd=\(hd) keys=\(nKeys) queries=\(nQ) slope=\(slope) c=\(c)")
                         }
                     }
+                  }
                 }
             }
         }

@@ -397,8 +397,7 @@ public final class GPTDecoder: @unchecked Sendable {
         let c = config
         let d = c.nEmbd
         let hd = c.headDim
-        let kNew = s.keys(layer: li) + pos0 * d      // [n, n_embd] inside the cache
-        let vNew = s.values(layer: li) + pos0 * d
+        let (kNew, vNew) = s.kv.newRows(layer: li, position: pos0)  // [n, n_embd]: in a float cache, in place
         if let w = L.wqkv {
             linear(w, s.xn, n, s.qkv, pool: pool, mode: mode, scratch: s.scratch)   // [n, 3 n_embd]
             if let b = L.bqkv { addBias(s.qkv, b, rows: n) }
@@ -432,6 +431,7 @@ public final class GPTDecoder: @unchecked Sendable {
             rope(s.q, n: n, dims: dims, interleaved: interleaved, s)
             rope(kNew, n: n, dims: dims, interleaved: interleaved, s)
         }
+        s.kv.store(layer: li, position: pos0, keys: kNew, values: vNew, rows: n)
         attention(layer: li, n: n, pos0: pos0, s, pool: pool)
         try checkCancel()
         linear(L.wo, s.attn, n, s.ao, pool: pool, mode: mode, scratch: s.scratch)
@@ -501,8 +501,6 @@ public final class GPTDecoder: @unchecked Sendable {
         var scale = c.attnScale
         if c.scaleByInverseLayer { scale /= Float(layer + 1) }
         let window = c.layerWindows[layer]
-        let K = s.keys(layer: layer)
-        let V = s.values(layer: layer)
         let items = n * c.nHead
         alibiSlopes.withUnsafeBufferPointer { slopes in
             pool.run { ith, nth in
@@ -510,24 +508,11 @@ public final class GPTDecoder: @unchecked Sendable {
                 for item in ThreadPool.interleaved(items, ith, nth) {  // causal cost grows with t
                     let t = item / c.nHead
                     let h = item % c.nHead
-                    let q = s.q + t * d + h * hd
                     let len = pos0 + t + 1
                     let first = window.map { max(0, len - $0) } ?? 0
-                    let slope: Float = slopes.isEmpty ? 0 : slopes[h]
-                    var mx = -Float.infinity
-                    for j in first..<len {
-                        var sc = miik_dot_f32(q, K + j * d + h * hd, Int64(hd)) * scale
-                        if !slopes.isEmpty { sc += slope * Float(j) }
-                        scores[j] = sc
-                        if sc > mx { mx = sc }
-                    }
-                    let sum = miik_exp_shifted(scores + first, Int64(len - first), mx)
-                    let out = s.attn + t * d + h * hd
-                    out.initialize(repeating: 0, count: hd)
-                    let inv = 1 / sum
-                    for j in first..<len {
-                        miik_axpy_f32(scores[j] * inv, V + j * d + h * hd, out, Int64(hd))
-                    }
+                    s.kv.attend(layer: layer, q: s.q + t * d + h * hd, nQ: 1, first: first, nKeys: len - first,
+                                column: h * hd, headDim: hd, scale: scale, slope: slopes.isEmpty ? 0 : slopes[h],
+                                scores: scores, out: s.attn + t * d + h * hd)
                 }
             }
         }
@@ -565,8 +550,7 @@ final class GPTState {
     let batch: Int
     let threads: Int
 
-    private let kCache: UnsafeMutablePointer<Float>   // [n_layer, max_context, n_embd]
-    private let vCache: UnsafeMutablePointer<Float>   // [n_layer, max_context, n_embd]
+    let kv: KVCache                          // [n_layer, max_context, n_embd] keys and values
     let x: UnsafeMutablePointer<Float>       // [batch, n_embd] residual stream
     let xn: UnsafeMutablePointer<Float>      // [batch, n_embd] normed input
     let ao: UnsafeMutablePointer<Float>      // [batch, n_embd] attention block output
@@ -582,7 +566,7 @@ final class GPTState {
     let scratch: KernelScratch
     private let all: [UnsafeMutablePointer<Float>]
 
-    init(config c: GPTConfig, maxContext: Int, batch: Int, threads: Int) throws {
+    init(config c: GPTConfig, maxContext: Int, batch: Int, threads: Int, kvFormat: KVFormat) throws {
         guard maxContext > 0, batch > 0, threads > 0 else {
             throw MIIError.argument("context \(maxContext), batch \(batch) and threads \(threads) must be positive")
         }
@@ -600,11 +584,7 @@ final class GPTState {
             allocated.append(f)
             return f
         }
-        let (cacheElems, o1) = c.nLayer.multipliedReportingOverflow(by: maxContext)
-        let (cacheTotal, o2) = cacheElems.multipliedReportingOverflow(by: c.nEmbd)
-        if o1 || o2 { throw MIIError.argument("context of \(maxContext) tokens is too large") }
-        kCache = try alloc(cacheTotal, "key cache")
-        vCache = try alloc(cacheTotal, "value cache")
+        kv = try KVCache(layers: c.nLayer, maxContext: maxContext, width: c.nEmbd, batch: batch, format: kvFormat)
         x = try alloc(batch * c.nEmbd, "activations")
         xn = try alloc(batch * c.nEmbd, "activations")
         ao = try alloc(batch * c.nEmbd, "activations")
@@ -621,9 +601,6 @@ final class GPTState {
         scratch = KernelScratch(threads: threads,
                                 floatsPerThread: gemmTileRows * max(c.nEmbd, c.nFF, c.embedDim))
     }
-
-    func keys(layer: Int) -> UnsafeMutablePointer<Float> { kCache + layer * maxContext * config.nEmbd }
-    func values(layer: Int) -> UnsafeMutablePointer<Float> { vCache + layer * maxContext * config.nEmbd }
 
     deinit { for p in all { free(p) } }
 }
@@ -644,9 +621,8 @@ extension GPTDecoder: LanguageModelNetwork {
         }
         return all
     }
-    /// Keys and values, float32, every layer: [n_layer, 2, n_embd].
-    /// float32 in both modes (the fp16 cache is the Llama family's so far).
-    public func kvCacheBytesPerToken(mode: PrecisionMode) -> Int { 2 * config.nLayer * config.nEmbd * MemoryLayout<Float>.size }
+    /// Keys and values, every layer: [n_layer, 2, n_embd], float32 (precise) or fp16 (fast).
+    public func kvCacheBytesPerToken(mode: PrecisionMode) -> Int { 2 * config.nLayer * config.nEmbd * KVFormat(mode: mode).bytes }
     public var shapeSummary: [(String, String)] {
         let c = config
         let pos: String
@@ -665,7 +641,7 @@ extension GPTDecoder: LanguageModelNetwork {
     }
 
     public func makeState(maxContext: Int, batch: Int, threads: Int, mode: PrecisionMode) throws -> AnyObject {
-        try GPTState(config: config, maxContext: maxContext, batch: batch, threads: threads)
+        try GPTState(config: config, maxContext: maxContext, batch: batch, threads: threads, kvFormat: KVFormat(mode: mode))
     }
 
     public func forward(_ tokens: UnsafeBufferPointer<Int32>, startPos: Int, state: AnyObject, pool: ThreadPool,

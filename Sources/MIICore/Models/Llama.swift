@@ -190,9 +190,9 @@ public final class LlamaDecoder: @unchecked Sendable {
             let kNew: UnsafeMutablePointer<Float>, vNew: UnsafeMutablePointer<Float>
             switch rows {
             case .sequence(let cache, let pos0):
-                (kNew, vNew) = cache.floatRows(layer: li, position: pos0) ?? cache.newRows()
+                (kNew, vNew) = cache.kv.newRows(layer: li, position: pos0)
             case .independent:
-                (kNew, vNew) = s.newRows()
+                (kNew, vNew) = s.kv.newRows(layer: 0, position: 0)  // a float work state's first rows
             }
             // The key, value and attention-output products keep (near-)float activations in fast mode
             // (16-bit ones for single tokens, see FastActivations): with
@@ -210,11 +210,11 @@ public final class LlamaDecoder: @unchecked Sendable {
             applyRope(kNew, heads: c.nHeadKV, n: n, s)
             switch rows {
             case .sequence(let cache, let pos0):
-                cache.store(layer: li, position: pos0, keys: kNew, values: vNew, rows: n)  // in place: no copy
+                cache.kv.store(layer: li, position: pos0, keys: kNew, values: vNew, rows: n)  // float: in place
             case .independent(let caches, let positions):
                 for t in 0..<n {
-                    caches[t].store(layer: li, position: positions[t], keys: kNew + t * c.kvDim,
-                                    values: vNew + t * c.kvDim, rows: 1)
+                    caches[t].kv.store(layer: li, position: positions[t], keys: kNew + t * c.kvDim,
+                                       values: vNew + t * c.kvDim, rows: 1)
                 }
             }
             attention(layer: li, n: n, rows: rows, s, pool: pool)
@@ -296,23 +296,13 @@ public final class LlamaDecoder: @unchecked Sendable {
         let items = n * c.nHeadKV
         // Query heads h0 ..< h0 + count of token t, all of key/value head kvh.
         func attend(_ t: Int, _ kvh: Int, _ h0: Int, _ count: Int, _ scores: UnsafeMutablePointer<Float>) {
-            let cache = rows.cache(t)
-            let K = cache.keys(layer: layer), V = cache.values(layer: layer)
             let len = rows.position(t) + 1
             // Sliding window: position p sees p - window + 1 ... p.
             let first = c.slidingWindow.map { max(0, len - $0) } ?? 0
-            let row = first * c.kvDim + kvh * hd
             let q0 = t * c.qDim + h0 * hd
-            switch cache.kvFormat {
-            case .f32:
-                miik_attend_f32(s.q + q0, Int64(count), K.assumingMemoryBound(to: Float.self) + row,
-                                V.assumingMemoryBound(to: Float.self) + row, Int64(c.kvDim), Int64(len - first),
-                                Int64(hd), scale, scores, s.attn + q0)
-            case .f16:
-                miik_attend_f16(s.q + q0, Int64(count), K.assumingMemoryBound(to: UInt16.self) + row,
-                                V.assumingMemoryBound(to: UInt16.self) + row, Int64(c.kvDim), Int64(len - first),
-                                Int64(hd), scale, scores, s.attn + q0)
-            }
+            rows.cache(t).kv.attend(layer: layer, q: s.q + q0, nQ: count, first: first, nKeys: len - first,
+                                    column: kvh * hd, headDim: hd, scale: scale, slope: 0, scores: scores,
+                                    out: s.attn + q0)
         }
         pool.run { ith, nth in
             let scores = s.scores + ith * s.scoresPerThread

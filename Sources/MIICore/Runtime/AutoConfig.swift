@@ -111,7 +111,7 @@ public struct ExecutionPlan: Sendable {
                 name: "kv cache", value: half ? "fp16" : "float32",
                 reason: half
                     ? "fast mode: keys and values stored as fp16 (as llama.cpp's default cache; finite values beyond +-65504 saturate), half the memory and half the bytes attention reads per decode step; precise mode keeps float32"
-                    : mode == .fast ? "this architecture keeps float32 keys and values in both modes" : "precise mode: float32 keys and values, as computed",
+                    : "precise mode: float32 keys and values, as computed",
                 override: "--mode precise|fast (a session's cache format is fixed when it is created)"))
         }
         let intTiles = Hardware.kernelSet.hasSuffix("+vnni")

@@ -3,22 +3,8 @@ import MIIKernels
 import Glibc
 #endif
 
-/// How a key/value cache stores its rows.
-enum KVFormat: Sendable {
-    /// float32: precise mode.
-    case f32
-    /// fp16, finite values saturated to +-65504 (miik_f32_to_f16_sat): fast mode, as llama.cpp's
-    /// default cache. Half the memory, and half the bytes attention reads per step.
-    case f16
-
-    init(mode: PrecisionMode) { self = mode == .fast ? .f16 : .f32 }
-
-    var bytes: Int { self == .f32 ? 4 : 2 }
-}
-
 /// One sequence's working memory: the KV cache and the activation buffers of a forward pass.
 /// Large buffers come from calloc, so untouched pages of a long context cost no resident memory.
-/// The cache's format is fixed when the state is made (from the session's precision mode).
 final class DecoderState {
     let config: DecoderConfig
     /// Tokens the cache can hold.
@@ -27,13 +13,7 @@ final class DecoderState {
     let batch: Int
     let threads: Int
 
-    let kvFormat: KVFormat
-    private let kCache: UnsafeMutableRawPointer   // [n_layer, max_context, kv_dim] of kvFormat
-    private let vCache: UnsafeMutableRawPointer   // [n_layer, max_context, kv_dim] of kvFormat
-    /// fp16 caches: new keys/values [batch, kv_dim] in float, before conversion into the cache
-    /// (a float cache takes them in place).
-    let kStage: UnsafeMutablePointer<Float>?
-    let vStage: UnsafeMutablePointer<Float>?
+    let kv: KVCache                          // [n_layer, max_context, kv_dim] keys and values
     let x: UnsafeMutablePointer<Float>       // [batch, n_embd] residual stream
     let xn: UnsafeMutablePointer<Float>      // [batch, n_embd] normed input / block output
     let q: UnsafeMutablePointer<Float>       // [batch, q_dim]
@@ -49,7 +29,6 @@ final class DecoderState {
 
     init(config c: DecoderConfig, maxContext: Int, batch: Int, threads: Int, kvFormat: KVFormat = .f32) throws {
         self.config = c
-        self.kvFormat = kvFormat
         self.maxContext = maxContext
         self.batch = batch
         self.threads = threads
@@ -60,15 +39,7 @@ final class DecoderState {
             }
             return p.assumingMemoryBound(to: Float.self)
         }
-        let (cacheElems, o1) = c.nLayer.multipliedReportingOverflow(by: maxContext)
-        let (cacheTotal, o2) = cacheElems.multipliedReportingOverflow(by: c.kvDim)
-        if o1 || o2 { throw MIIError.argument("context of \(maxContext) tokens is too large") }
-        // an fp16 cache takes half as many float-sized units (rounded up)
-        let cacheFloats = kvFormat == .f32 ? cacheTotal : (cacheTotal + 1) / 2
-        kCache = UnsafeMutableRawPointer(try alloc(cacheFloats, "key cache"))
-        vCache = UnsafeMutableRawPointer(try alloc(cacheFloats, "value cache"))
-        kStage = kvFormat == .f32 ? nil : try alloc(batch * c.kvDim, "activations")
-        vStage = kvFormat == .f32 ? nil : try alloc(batch * c.kvDim, "activations")
+        kv = try KVCache(layers: c.nLayer, maxContext: maxContext, width: c.kvDim, batch: batch, format: kvFormat)
         x = try alloc(batch * c.nEmbd, "activations")
         xn = try alloc(batch * c.nEmbd, "activations")
         q = try alloc(batch * c.qDim, "activations")
@@ -85,44 +56,7 @@ final class DecoderState {
         scratch = KernelScratch(threads: threads, floatsPerThread: gemmTileRows * max(c.nEmbd, c.nFF, c.qDim))
     }
 
-    /// Layer `layer`'s cache rows [max_context, kv_dim] in `kvFormat`.
-    func keys(layer: Int) -> UnsafeMutableRawPointer { kCache + layer * maxContext * config.kvDim * kvFormat.bytes }
-    func values(layer: Int) -> UnsafeMutableRawPointer { vCache + layer * maxContext * config.kvDim * kvFormat.bytes }
-
-    /// Float cache rows of `layer` from `position` on, to be written in place; nil for fp16 caches.
-    func floatRows(layer: Int, position: Int) -> (k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>)? {
-        guard kvFormat == .f32 else { return nil }
-        let o = position * config.kvDim
-        return (keys(layer: layer).assumingMemoryBound(to: Float.self) + o,
-                values(layer: layer).assumingMemoryBound(to: Float.self) + o)
-    }
-
-    /// Where a forward chunk puts its new keys and values [batch, kv_dim] before `store`: the float
-    /// staging rows of an fp16 cache, or else layer 0's first cache rows (a batch's work state,
-    /// whose other cache rows are never used).
-    func newRows() -> (k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) {
-        if let kStage, let vStage { return (kStage, vStage) }
-        return (keys(layer: 0).assumingMemoryBound(to: Float.self), values(layer: 0).assumingMemoryBound(to: Float.self))
-    }
-
-    /// Writes `rows` new key and value rows ([rows, kv_dim] floats) at `position` ..< position + rows.
-    func store(layer: Int, position: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, rows: Int) {
-        let count = rows * config.kvDim
-        if let dst = floatRows(layer: layer, position: position) {
-            if dst.k != k { dst.k.update(from: k, count: count) }
-            if dst.v != v { dst.v.update(from: v, count: count) }
-            return
-        }
-        let o = position * config.kvDim
-        miik_f32_to_f16_sat(k, keys(layer: layer).assumingMemoryBound(to: UInt16.self) + o, Int64(count))
-        miik_f32_to_f16_sat(v, values(layer: layer).assumingMemoryBound(to: UInt16.self) + o, Int64(count))
-    }
-
     deinit {
         for p in [x, xn, q, attn, gate, up, ropeCos, ropeSin, scores] { free(p) }
-        free(kCache)
-        free(vCache)
-        if let kStage { free(kStage) }
-        if let vStage { free(vStage) }
     }
 }

@@ -92,20 +92,21 @@ void miik_silu_mul(float *g, const float *u, int64_t n);
 void miik_silu_mul_ref(float *g, const float *u, int64_t n);
 
 /* n_q >= 1 queries (attention heads that share one key/value head: grouped-query attention) over
- * n_keys >= 1 consecutive cache rows. For query i (q + i * hd): s_j = scale * (q_i . k_j),
- * p = softmax(s), out[i * hd + c] = sum_j p_j v_j[c] for c < hd, where k_j = k + j * stride and
- * v_j = v + j * stride. `scores` holds at least n_q * n_keys floats (overwritten). */
+ * n_keys >= 1 consecutive cache rows. For query i (q + i * hd): s_j = scale * (q_i . k_j)
+ * + slope * (pos0 + j), p = softmax(s), out[i * hd + c] = sum_j p_j v_j[c] for c < hd, where
+ * k_j = k + j * stride and v_j = v + j * stride. slope is an ALiBi head's slope (0: none) and pos0
+ * the position of the first key row. `scores` holds at least n_q * n_keys floats (overwritten). */
 void miik_attend_f32(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
-                     int64_t n_keys, int64_t hd, float scale, float *scores, float *out);
+                     int64_t n_keys, int64_t hd, float scale, float slope, int64_t pos0, float *scores, float *out);
 void miik_attend_f32_ref(const float *q, int64_t n_q, const float *k, const float *v, int64_t stride,
-                         int64_t n_keys, int64_t hd, float scale, float *scores, float *out);
+                         int64_t n_keys, int64_t hd, float scale, float slope, int64_t pos0, float *scores, float *out);
 
 /* miik_attend_f32 over fp16 key/value rows (fast mode's cache): each element converted to float
  * exactly, then the same computation. */
 void miik_attend_f16(const float *q, int64_t n_q, const uint16_t *k, const uint16_t *v, int64_t stride,
-                     int64_t n_keys, int64_t hd, float scale, float *scores, float *out);
+                     int64_t n_keys, int64_t hd, float scale, float slope, int64_t pos0, float *scores, float *out);
 void miik_attend_f16_ref(const float *q, int64_t n_q, const uint16_t *k, const uint16_t *v, int64_t stride,
-                         int64_t n_keys, int64_t hd, float scale, float *scores, float *out);
+                         int64_t n_keys, int64_t hd, float scale, float slope, int64_t pos0, float *scores, float *out);
 /* dst[i] = x[i] as fp16, round to nearest even; finite values beyond the fp16 range saturate to
  * +-65504 (a cache entry never becomes infinite by conversion); infinities and NaN keep their kind. */
 void miik_f32_to_f16_sat(const float *x, uint16_t *dst, int64_t n);
