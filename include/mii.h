@@ -96,7 +96,8 @@ typedef enum mii_precision {
     MII_PRECISION_PRECISE = 0,  /* weights dequantized on the fly, float32 arithmetic (default) */
     MII_PRECISION_FAST = 1      /* 8-bit activations against quantized weights where they keep fidelity,
                                  * near-float (16-bit integer) ones for the sensitive products; sessions
-                                 * of decoder models keep keys and values as fp16 (half the cache memory) */
+                                 * keep keys and values as fp16 unless mii_session_params.kv_cache says
+                                 * otherwise */
 } mii_precision;
 
 /* Float weights (F32/F16/BF16 matrices of a Hugging Face folder or GGUF file) quantized when the model
@@ -191,12 +192,23 @@ MII_API mii_status mii_apply_chat_template(const mii_model *model, const mii_cha
  * thread at any time. Sessions of one model on different threads run independently. */
 typedef struct mii_session mii_session;
 
+/* How a session stores its keys and values. */
+typedef enum mii_kv_cache_type {
+    MII_KV_CACHE_DEFAULT = -1, /* by the session's precision: float32 precise, fp16 fast */
+    MII_KV_CACHE_F32 = 0,      /* float32, as computed */
+    MII_KV_CACHE_F16 = 1       /* fp16 (round to nearest even; finite values beyond +-65504 saturate):
+                                * half the memory, and half the bytes attention reads per step */
+} mii_kv_cache_type;
+
 typedef struct mii_session_params {
     size_t size;          /* sizeof(mii_session_params); set by mii_session_default_params() */
     int32_t n_ctx;        /* tokens the session holds; 0 = the model's context length, capped at 32768 */
     int32_t n_threads;    /* 0 = the model's default */
     int32_t precision;    /* mii_precision; MII_PRECISION_DEFAULT = the model's */
     int32_t n_batch;      /* tokens per prompt chunk; 0 = automatic */
+    /* Added after the first release (callers built against the older, shorter struct pass its size
+     * and get the default): */
+    int32_t kv_cache;     /* mii_kv_cache_type; MII_KV_CACHE_DEFAULT = by precision */
 } mii_session_params;
 
 MII_API void mii_session_default_params(mii_session_params *params);

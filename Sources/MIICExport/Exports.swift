@@ -464,7 +464,8 @@ public func export_apply_chat_template(_ m: OpaquePointer?, _ msgs: UnsafePointe
 public func export_session_default_params(_ p: UnsafeMutablePointer<mii_session_params>?) {
     guard let p else { return }
     p.pointee = mii_session_params(size: MemoryLayout<mii_session_params>.size, n_ctx: 0, n_threads: 0,
-                                   precision: MII_PRECISION_DEFAULT.rawValue, n_batch: 0)
+                                   precision: MII_PRECISION_DEFAULT.rawValue, n_batch: 0,
+                                   kv_cache: MII_KV_CACHE_DEFAULT.rawValue)
 }
 
 @c(mii_session_create)
@@ -482,6 +483,12 @@ public func export_session_create(_ m: OpaquePointer?, _ params: UnsafePointer<m
         o.threads = Int(p.n_threads)
         o.batch = Int(p.n_batch)
         o.mode = try precision(p.precision, allowDefault: true)
+        switch p.kv_cache {
+        case MII_KV_CACHE_DEFAULT.rawValue: o.kvCache = nil
+        case MII_KV_CACHE_F32.rawValue: o.kvCache = .f32
+        case MII_KV_CACHE_F16.rawValue: o.kvCache = .f16
+        default: throw argument("mii_session_params.kv_cache is \(p.kv_cache); use a mii_kv_cache_type value")
+        }
         let s = try Session(model: box.model, options: o)
         out.pointee = Handles.register(SessionBox(s))
         return MII_OK

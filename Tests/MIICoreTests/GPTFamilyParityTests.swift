@@ -19,7 +19,7 @@ final class GPTFamilyParityTests: XCTestCase {
         let vocab = net.vocabSize
         var worst = 0.0
         for seq in ref.sequences {
-            let state = try net.makeState(maxContext: 64, batch: batch, threads: threads, mode: mode)
+            let state = try net.makeState(maxContext: 64, batch: batch, threads: threads, kvFormat: KVFormat(mode: mode))
             var logits = [Float](repeating: .nan, count: seq.tokens.count * vocab)
             try seq.tokens.withUnsafeBufferPointer { tp in
                 try logits.withUnsafeMutableBufferPointer { lp in
@@ -38,7 +38,7 @@ final class GPTFamilyParityTests: XCTestCase {
         XCTAssertLessThan(worst, tolerance, "\(name): max |Δ logit| vs transformers", file: file, line: line)
         print("\(name): max |Δ logit| = \(worst)")
         guard greedy else { return worst }
-        let state = try net.makeState(maxContext: 64, batch: batch, threads: threads, mode: mode)
+        let state = try net.makeState(maxContext: 64, batch: batch, threads: threads, kvFormat: KVFormat(mode: mode))
         var last = [Float](repeating: 0, count: vocab)
         var pos = 0
         var produced: [Int32] = []
@@ -202,7 +202,7 @@ final class GPTFamilyParityTests: XCTestCase {
         let pool = try ThreadPool(threads: 2)
         var out: [Float] = []
         for seq in [[Int32](arrayLiteral: 5, 17, 99, 3, 64, 12, 7, 88, 23, 45), (1...16).map { Int32($0 * 7 % 128) }] {
-            let state = try net.makeState(maxContext: 64, batch: 5, threads: 2, mode: mode)
+            let state = try net.makeState(maxContext: 64, batch: 5, threads: 2, kvFormat: KVFormat(mode: mode))
             var logits = [Float](repeating: .nan, count: seq.count * net.vocabSize)
             try seq.withUnsafeBufferPointer { tp in
                 try logits.withUnsafeMutableBufferPointer { lp in
@@ -356,7 +356,7 @@ final class GPTFamilyParityTests: XCTestCase {
     func testLearnedPositionsLimit() throws {
         let net = try HFTinyParityTests.network("gpt2")
         XCTAssertEqual(net.contextLength, 64)
-        let state = try net.makeState(maxContext: 80, batch: 8, threads: 1, mode: .precise)
+        let state = try net.makeState(maxContext: 80, batch: 8, threads: 1, kvFormat: .f32)
         let pool = try ThreadPool(threads: 1)
         var logits = [Float](repeating: 0, count: net.vocabSize)
         let tokens = [Int32](repeating: 3, count: 65)

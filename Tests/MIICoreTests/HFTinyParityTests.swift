@@ -39,7 +39,7 @@ final class HFTinyParityTests: XCTestCase {
         let vocab = net.vocabSize
         var worst = 0.0
         for seq in ref.sequences {
-            let state = try net.makeState(maxContext: 64, batch: batch, threads: threads, mode: .precise)
+            let state = try net.makeState(maxContext: 64, batch: batch, threads: threads, kvFormat: .f32)
             var logits = [Float](repeating: .nan, count: seq.tokens.count * vocab)
             try seq.tokens.withUnsafeBufferPointer { tp in
                 try logits.withUnsafeMutableBufferPointer { lp in
@@ -57,7 +57,7 @@ final class HFTinyParityTests: XCTestCase {
         XCTAssertLessThan(worst, 1e-4, "\(name): max |Δ logit| vs transformers", file: file, line: line)
 
         // Greedy: one token at a time through the KV cache.
-        let state = try net.makeState(maxContext: 64, batch: batch, threads: threads, mode: .precise)
+        let state = try net.makeState(maxContext: 64, batch: batch, threads: threads, kvFormat: .f32)
         var last = [Float](repeating: 0, count: vocab)
         var tokens = ref.prompt
         var pos = 0
@@ -104,7 +104,7 @@ final class HFTinyParityTests: XCTestCase {
             let net = try ArchitectureRegistry.loadHF(HFFolder(path: tmp.path))
             let ref = try Self.reference(name)
             let seq = ref.sequences[1]
-            let state = try net.makeState(maxContext: 64, batch: 16, threads: 1, mode: .precise)
+            let state = try net.makeState(maxContext: 64, batch: 16, threads: 1, kvFormat: .f32)
             let pool = try ThreadPool(threads: 1)
             var logits = [Float](repeating: 0, count: seq.tokens.count * net.vocabSize)
             try seq.tokens.withUnsafeBufferPointer { tp in

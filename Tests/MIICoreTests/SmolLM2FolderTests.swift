@@ -19,7 +19,7 @@ final class SmolLM2FolderTests: XCTestCase {
         let pool = try ThreadPool(threads: 2)
         let v = net.vocabSize
         return try SmolLM2ReferenceTests.compare(vocab: v) { ids in
-            let state = try net.makeState(maxContext: 512, batch: 64, threads: 2, mode: mode)
+            let state = try net.makeState(maxContext: 512, batch: 64, threads: 2, kvFormat: KVFormat(mode: mode))
             var out = [Float](repeating: 0, count: ids.count * v)
             try ids.withUnsafeBufferPointer { tp in
                 try out.withUnsafeMutableBufferPointer { lp in

@@ -90,6 +90,17 @@ int main(int argc, char **argv) {
     CHECK(mii_session_eval(s, many, 8, 0) == MII_OK, "exactly n_ctx tokens fit");
     CHECK(mii_session_eval(s, many, 1, 0) == MII_ERR_CONTEXT_FULL, "one more does not");
     CHECK(mii_session_n_tokens(s) == 8, "still 8 tokens");
+    mii_session *sk = NULL;
+    mii_session_default_params(&sp);
+    sp.kv_cache = 7;
+    CHECK(mii_session_create(m, &sp, &sk) == MII_ERR_INVALID_ARGUMENT && sk == NULL, "unknown kv_cache rejected");
+    sp.size = offsetof(mii_session_params, kv_cache); /* an older caller: kv_cache is not part of its struct */
+    CHECK(mii_session_create(m, &sp, &sk) == MII_OK, "older (shorter) session params accepted");
+    CHECK(mii_session_free(sk) == MII_OK, "session_free");
+    mii_session_default_params(&sp);
+    sp.kv_cache = MII_KV_CACHE_F16;
+    CHECK(mii_session_create(m, &sp, &sk) == MII_OK && mii_session_eval(sk, many, 4, 0) == MII_OK, "fp16 kv cache session");
+    CHECK(mii_session_free(sk) == MII_OK, "session_free");
     CHECK(mii_session_eval(s, many, 1, 7) == MII_ERR_INVALID_ARGUMENT, "unknown eval flags");
     size_t needed = 0;
     char small[2];

@@ -622,7 +622,7 @@ extension GPTDecoder: LanguageModelNetwork {
         return all
     }
     /// Keys and values, every layer: [n_layer, 2, n_embd], float32 (precise) or fp16 (fast).
-    public func kvCacheBytesPerToken(mode: PrecisionMode) -> Int { 2 * config.nLayer * config.nEmbd * KVFormat(mode: mode).bytes }
+    public func kvCacheBytesPerToken(format: KVFormat) -> Int { 2 * config.nLayer * config.nEmbd * format.bytes }
     public var shapeSummary: [(String, String)] {
         let c = config
         let pos: String
@@ -640,8 +640,8 @@ extension GPTDecoder: LanguageModelNetwork {
         ]
     }
 
-    public func makeState(maxContext: Int, batch: Int, threads: Int, mode: PrecisionMode) throws -> AnyObject {
-        try GPTState(config: config, maxContext: maxContext, batch: batch, threads: threads, kvFormat: KVFormat(mode: mode))
+    public func makeState(maxContext: Int, batch: Int, threads: Int, kvFormat: KVFormat) throws -> AnyObject {
+        try GPTState(config: config, maxContext: maxContext, batch: batch, threads: threads, kvFormat: kvFormat)
     }
 
     public func forward(_ tokens: UnsafeBufferPointer<Int32>, startPos: Int, state: AnyObject, pool: ThreadPool,

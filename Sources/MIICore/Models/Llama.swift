@@ -412,7 +412,7 @@ extension LlamaDecoder: LanguageModelNetwork {
     public var contextLength: Int { config.contextLength }
     public var weightMatrices: [WeightMatrix] { matrices }
     /// Keys and values, float32, every layer: [n_layer, 2, kv_dim].
-    public func kvCacheBytesPerToken(mode: PrecisionMode) -> Int { 2 * config.nLayer * config.kvDim * KVFormat(mode: mode).bytes }
+    public func kvCacheBytesPerToken(format: KVFormat) -> Int { 2 * config.nLayer * config.kvDim * format.bytes }
     public var shapeSummary: [(String, String)] {
         let c = config
         return [
@@ -424,9 +424,8 @@ extension LlamaDecoder: LanguageModelNetwork {
         ]
     }
 
-    public func makeState(maxContext: Int, batch: Int, threads: Int, mode: PrecisionMode) throws -> AnyObject {
-        try DecoderState(config: config, maxContext: maxContext, batch: batch, threads: threads,
-                         kvFormat: KVFormat(mode: mode))
+    public func makeState(maxContext: Int, batch: Int, threads: Int, kvFormat: KVFormat) throws -> AnyObject {
+        try DecoderState(config: config, maxContext: maxContext, batch: batch, threads: threads, kvFormat: kvFormat)
     }
 
     /// A state used for activations only: `batch` rows, attention scores for `maxContext` positions,

@@ -11,11 +11,11 @@ public protocol LanguageModelNetwork: AnyObject, Sendable {
     /// The matrices whose products take 8-bit activations in fast mode where their type allows
     /// (for `mii info`; default: every weight matrix).
     var fastModeMatrices: [WeightMatrix] { get }
-    /// Bytes of key/value cache one token takes in a state made for `mode` (memory planning).
-    func kvCacheBytesPerToken(mode: PrecisionMode) -> Int
-    /// Per-sequence state (KV cache, buffers) for up to `maxContext` tokens; `mode` (the session's)
-    /// may choose the cache's format, which the state keeps for its lifetime.
-    func makeState(maxContext: Int, batch: Int, threads: Int, mode: PrecisionMode) throws -> AnyObject
+    /// Bytes of key/value cache one token takes in `format` (memory planning).
+    func kvCacheBytesPerToken(format: KVFormat) -> Int
+    /// Per-sequence state (KV cache, buffers) for up to `maxContext` tokens, keys and values kept in
+    /// `kvFormat` for the state's lifetime.
+    func makeState(maxContext: Int, batch: Int, threads: Int, kvFormat: KVFormat) throws -> AnyObject
     /// Appends `tokens` at `startPos` to the state's cache and writes logits (last token, or all).
     func forward(_ tokens: UnsafeBufferPointer<Int32>, startPos: Int, state: AnyObject, pool: ThreadPool,
                  mode: PrecisionMode, allLogits: Bool, logits: UnsafeMutablePointer<Float>,

@@ -98,21 +98,21 @@ public struct ExecutionPlan: Sendable {
                                     override: "--quantize auto|none|q8_0|q4_0|q4_1 / mii_model_params.quantize / quantize="))
         // Context and memory
         let ctx = requested > 0 ? requested : min(model.contextLength, 32768)
-        let kvPerToken = model.network?.kvCacheBytesPerToken(mode: mode) ?? 0
+        let kvPerToken = model.network?.kvCacheBytesPerToken(format: KVFormat(mode: mode)) ?? 0
         let chunk = min(requestedBatch > 0 ? requestedBatch : 256, max(ctx, 1))
         choices.append(ConfigChoice(
             name: "context", value: "\(ctx) tokens",
             reason: requested > 0 ? "set by the caller"
                 : "the model's context length\(model.contextLength > 32768 ? ", capped at 32768" : ""); the cache is allocated lazily, so unused context costs no resident memory",
             override: "mii_session_params.n_ctx / n_ctx="))
-        if let net = model.network {
-            let half = net.kvCacheBytesPerToken(mode: mode) < net.kvCacheBytesPerToken(mode: .precise)
+        if model.network != nil {
+            let half = KVFormat(mode: mode) == .f16
             choices.append(ConfigChoice(
                 name: "kv cache", value: half ? "fp16" : "float32",
                 reason: half
                     ? "fast mode: keys and values stored as fp16 (as llama.cpp's default cache; finite values beyond +-65504 saturate), half the memory and half the bytes attention reads per decode step; precise mode keeps float32"
                     : "precise mode: float32 keys and values, as computed",
-                override: "--mode precise|fast (a session's cache format is fixed when it is created)"))
+                override: "mii_session_params.kv_cache / kv_cache='f32'|'f16' / --kv-cache f32|f16 (a session's format is fixed when it is created)"))
         }
         let intTiles = Hardware.kernelSet.hasSuffix("+vnni")
             ? "AVX-512 VNNI tiles of 16 tokens (8 in 256-bit registers) from 8 tokens, 4-token tiles below"

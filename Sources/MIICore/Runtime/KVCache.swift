@@ -4,16 +4,17 @@ import Glibc
 #endif
 
 /// How a key/value cache stores its rows.
-enum KVFormat: Sendable {
+public enum KVFormat: String, Sendable, CaseIterable {
     /// float32: precise mode.
     case f32
     /// fp16, finite values saturated to +-65504 (miik_f32_to_f16_sat): fast mode, as llama.cpp's
     /// default cache. Half the memory, and half the bytes attention reads per step.
     case f16
 
-    init(mode: PrecisionMode) { self = mode == .fast ? .f16 : .f32 }
+    /// The default for a precision mode.
+    public init(mode: PrecisionMode) { self = mode == .fast ? .f16 : .f32 }
 
-    var bytes: Int { self == .f32 ? 4 : 2 }
+    public var bytes: Int { self == .f32 ? 4 : 2 }
 }
 
 /// One sequence's keys and values: [n_layer, max_context, width] each, in `format` (fixed when the

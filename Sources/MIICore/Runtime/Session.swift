@@ -13,6 +13,8 @@ public struct SessionOptions: Sendable {
     public var mode: PrecisionMode? = nil
     /// Tokens per forward chunk during prompt processing; 0: automatic.
     public var batch: Int = 0
+    /// How the KV cache stores keys and values; nil: by the precision mode (`KVFormat(mode:)`).
+    public var kvCache: KVFormat? = nil
     public init() {}
 }
 
@@ -55,7 +57,8 @@ public final class Session: @unchecked Sendable {
         self.mode = options.mode ?? model.options.mode
         self.pool = pool
         let batch = options.batch > 0 ? options.batch : 256
-        self.state = try model.requireDecoder().makeState(maxContext: ctx, batch: min(batch, ctx), threads: threads, mode: mode)
+        self.state = try model.requireDecoder().makeState(maxContext: ctx, batch: min(batch, ctx), threads: threads,
+                                                          kvFormat: options.kvCache ?? KVFormat(mode: mode))
         guard let f = miik_flag_create() else { throw MIIError(.outOfMemory, "out of memory") }
         self.cancelFlag = f
     }

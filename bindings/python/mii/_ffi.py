@@ -83,6 +83,11 @@ MII_PRECISION_DEFAULT = -1
 MII_PRECISION_PRECISE = 0
 MII_PRECISION_FAST = 1
 
+# mii_kv_cache_type
+MII_KV_CACHE_DEFAULT = -1
+MII_KV_CACHE_F32 = 0
+MII_KV_CACHE_F16 = 1
+
 # mii_quantize
 MII_QUANTIZE_AUTO = 0
 MII_QUANTIZE_NONE = 1
@@ -149,6 +154,7 @@ class mii_session_params(Structure):
         ("n_threads", c_int32),
         ("precision", c_int32),
         ("n_batch", c_int32),
+        ("kv_cache", c_int32),
     ]
 
 

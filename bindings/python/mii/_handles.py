@@ -34,6 +34,16 @@ _PRECISIONS = {
 }
 
 
+_KV_CACHES = {None: _ffi.MII_KV_CACHE_DEFAULT, "f32": _ffi.MII_KV_CACHE_F32, "f16": _ffi.MII_KV_CACHE_F16}
+
+
+def _kv_cache_value(kv_cache: str | None) -> int:
+    try:
+        return _KV_CACHES[kv_cache]
+    except (KeyError, TypeError):
+        raise InvalidArgumentError(f"kv_cache must be 'f32' or 'f16' (got {kv_cache!r})", _ffi.MII_ERR_INVALID_ARGUMENT) from None
+
+
 def precision_value(precision: str | int | None, *, allow_default: bool) -> int:
     if isinstance(precision, int) and not isinstance(precision, bool):
         return precision  # a raw mii_precision value; the library validates it
@@ -423,7 +433,10 @@ class Session(_OwnedHandle):
         threads: int | None = None,
         precision: str | None = None,
         n_batch: int | None = None,
+        kv_cache: str | None = None,
     ):
+        """kv_cache: how keys and values are stored, 'f32' or 'f16' (default: by the precision,
+        'f32' precise and 'f16' fast)."""
         params = _ffi.mii_session_params()
         lib.mii_session_default_params(byref(params))
         for name, value in (("n_ctx", n_ctx), ("n_threads", threads), ("n_batch", n_batch)):
@@ -431,6 +444,7 @@ class Session(_OwnedHandle):
             if v is not None:
                 setattr(params, name, v)
         params.precision = precision_value(precision, allow_default=True)
+        params.kv_cache = _kv_cache_value(kv_cache)
         out = c_void_p()
         check(lib.mii_session_create(model.handle, byref(params), byref(out)), "cannot create a session")
         self.model = model  # keeps the Python object (and its tokenizer) alive too

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+import mii
+
 
 def _log_softmax(x):
     x = x.astype(np.float64)
@@ -53,3 +55,28 @@ def test_logits_match_tiny_reference(tiny):
     got = tiny.logits(seq["tokens"])
     assert got.shape == want.shape
     assert np.abs(got - want).max() < 5e-2
+
+
+def test_kv_cache_override(reference):
+    """An fp16 cache in precise mode (kv_cache='f16') stays within fast mode's tolerance of
+    transformers and close to the float32 cache; an unknown value is an argument error."""
+    model = mii.Model(mii.default_model_path())
+    try:
+        case = next(c for c in reference["texts"] if c["name"] == "english_prose")
+        ids = case["ids"]
+        rows = {}
+        for kv in ("f32", "f16"):
+            s = mii.Session(model, n_ctx=256, kv_cache=kv)
+            s.eval(ids, all_logits=True)
+            rows[kv] = _log_softmax(s.logits())
+            s.close()
+        want = np.array(case["next_logprob"])
+        for kv, lp in rows.items():
+            got = lp[np.arange(len(ids) - 1), ids[1:]]
+            assert np.abs(got - want).mean() < (1e-3 if kv == "f32" else 5e-3), kv
+        delta = np.abs(rows["f16"] - rows["f32"]).max()
+        assert 0 < delta < 0.05, delta  # different storage, nearly the same numbers
+        with pytest.raises(mii.InvalidArgumentError):
+            mii.Session(model, kv_cache="f8")
+    finally:
+        model.close()
