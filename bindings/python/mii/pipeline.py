@@ -39,7 +39,8 @@ def pipeline(model: str | os.PathLike | Model | None = None, threads: int | None
     threads: compute threads per session (None: one per online CPU). With several Python threads
     generating at once, set it so that threads x concurrent calls <= CPUs.
     options: precision="precise" | "fast", n_ctx (tokens per session; None: the model's context,
-    capped at 32768), n_batch (prompt chunk size; None: automatic).
+    capped at 32768), n_batch (prompt chunk size; None: automatic), kv_cache="f32" | "f16" (how
+    sessions store keys and values; None: by the precision, f16 in fast mode).
     """
     return Pipeline(model, threads=threads, task=task, **options)
 
@@ -151,12 +152,15 @@ class Pipeline:
         precision: str = "precise",
         n_ctx: int | None = None,
         n_batch: int | None = None,
+        kv_cache: str | None = None,
         task: str | None = None,
     ):
         if task is not None and task not in TASKS:
             raise InvalidArgumentError(f"task must be one of {', '.join(TASKS)} (got {task!r})")
         if precision not in ("precise", "fast"):
             raise InvalidArgumentError(f"precision must be 'precise' or 'fast' (got {precision!r})")
+        if kv_cache not in (None, "f32", "f16"):
+            raise InvalidArgumentError(f"kv_cache must be 'f32' or 'f16' (got {kv_cache!r})")
         if isinstance(model, Model):
             self.model = model
             self._owns_model = False
@@ -168,7 +172,8 @@ class Pipeline:
         self.threads = threads
         self.precision = precision
         self._pool = _SessionPool(
-            self.model, {"n_ctx": n_ctx, "threads": threads, "precision": precision, "n_batch": n_batch}
+            self.model,
+            {"n_ctx": n_ctx, "threads": threads, "precision": precision, "n_batch": n_batch, "kv_cache": kv_cache},
         )
         self.task = task or _default_task(self.model)
 

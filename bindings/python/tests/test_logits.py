@@ -78,5 +78,10 @@ def test_kv_cache_override(reference):
         assert 0 < delta < 0.05, delta  # different storage, nearly the same numbers
         with pytest.raises(mii.InvalidArgumentError):
             mii.Session(model, kv_cache="f8")
+        # The pipeline passes it to its sessions: the fp16 cache's logits, not the float32 ones.
+        with mii.pipeline(model, kv_cache="f16") as p16:
+            assert np.array_equal(_log_softmax(p16.logits(ids)), rows["f16"])
+        with pytest.raises(mii.InvalidArgumentError):
+            mii.pipeline(model, kv_cache="fp16")
     finally:
         model.close()
