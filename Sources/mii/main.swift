@@ -321,6 +321,7 @@ func cmdBench(_ argv: [String]) throws -> Int32 {
         guard let v = PrecisionMode(rawValue: m) else { throw UsageError(message: "--mode expects 'precise' or 'fast'") }
         mode = v
     }
+    let kvCache = try kvCacheOption(a)
     let path = try resolveModelPath(a)
     let t0 = Bench.now()
     var options = try modelOptions(a)
@@ -334,11 +335,11 @@ func cmdBench(_ argv: [String]) throws -> Int32 {
         so.threads = threads
         so.contextLength = (promptSizes.max() ?? 0) + gen + 8
         so.mode = mode
-        so.kvCache = try kvCacheOption(a)
+        so.kvCache = kvCache
         let session = try Session(model: model, options: so)
         rows += try Bench.run(model: model, session: session, promptSizes: promptSizes, gen: gen, repeats: repeats)
         for n in parallel {
-            rows.append(try Bench.runParallel(model: model, n: n, threads: threads, mode: mode, kvCache: so.kvCache,
+            rows.append(try Bench.runParallel(model: model, n: n, threads: threads, mode: mode, kvCache: kvCache,
                                               promptSize: promptSizes.first ?? 128, gen: gen, repeats: repeats))
         }
     }

@@ -141,17 +141,11 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
         }
         return
     }
-    switch activations {
-    case .int8:
-        // 8-bit activations for batched decode steps (and prompts where int8 dot instructions make them pay).
-        integerProduct(w, x, n, y, pool: pool, blocks: scratch.q8, quantize: miik_quantize_act, product: miik_matmul_q8)
+    if activations != .float {
+        // 8-bit activations for batched decode steps (and prompts where int8 dot instructions make
+        // them pay); 16-bit ones only where the CPU has integer tiles for them.
+        integerProducts(x, n, cols: w.cols, [(w, y, fast)], [activations], pool: pool, scratch: scratch)
         return
-    case .int16:
-        // 16-bit activations for several tokens: only where the CPU has integer tiles for them.
-        integerProduct(w, x, n, y, pool: pool, blocks: scratch.q16, quantize: miik_quantize_act16, product: miik_matmul_q16)
-        return
-    case .float:
-        break
     }
     pool.run { ith, nth in
         let r = ThreadPool.chunk(rows, ith, nth, align: 16)
@@ -163,30 +157,6 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeM
                         Int64(r.lowerBound), Int64(r.upperBound), scratch.thread(ith))
             t0 += nt
         }
-    }
-}
-
-/// y = x W^T through quantized activations: each token's row of `x` quantized into `blocks` ([n,
-/// cols/32]) by `quantize`, then `product` (miik_matmul_q8 / miik_matmul_q16) on the pool, rows split
-/// between threads.
-private func integerProduct<Block>(
-    _ w: WeightMatrix, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutablePointer<Float>, pool: ThreadPool,
-    blocks: GrowingBuffer<Block>,
-    quantize: (UnsafePointer<Float>?, UnsafeMutablePointer<Block>?, Int64) -> Void,
-    product: (Int32, UnsafeRawPointer?, Int, Int64, UnsafePointer<Block>?, Int64, UnsafeMutablePointer<Float>?, Int64,
-              Int64, Int64) -> Void
-) {
-    let blocksPerRow = w.cols / 32
-    let cols = Int64(w.cols)
-    let xq = blocks.get(n * blocksPerRow)
-    pool.run { ith, nth in
-        for i in ThreadPool.chunk(n, ith, nth) { quantize(x + i * w.cols, xq + i * blocksPerRow, cols) }
-    }
-    pool.run { ith, nth in
-        let r = ThreadPool.chunk(w.rows, ith, nth, align: 16)
-        if r.isEmpty { return }
-        product(Int32(w.type.rawValue), w.data, w.rowBytes, cols, xq, Int64(n), y, Int64(w.rows),
-                Int64(r.lowerBound), Int64(r.upperBound))
     }
 }
 
@@ -205,11 +175,11 @@ func linearShared(_ x: UnsafePointer<Float>, _ n: Int,
     }
     if n > 1 {
         let kinds = products.map { productActivations($0.w, n: n, mode: mode, fast: $0.fast) }
-        guard products.count > 1, !kinds.contains(.float) else {
+        guard !kinds.contains(.float) else {
             for p in products { linear(p.w, x, n, p.y, pool: pool, mode: mode, fast: p.fast, scratch: scratch) }
             return
         }
-        sharedIntegerProducts(x, n, cols: cols, products, kinds, pool: pool, scratch: scratch)
+        integerProducts(x, n, cols: cols, products, kinds, pool: pool, scratch: scratch)
         return
     }
     let kinds = products.map { productActivations($0.w, n: 1, mode: mode, fast: $0.fast) }
@@ -231,10 +201,11 @@ func linearShared(_ x: UnsafePointer<Float>, _ n: Int,
     }
 }
 
-/// `linearShared` for several tokens, every product with integer activations: the rows of `x` are
+/// y = x W^T of several tokens for products of the same input with integer activations (`kinds`,
+/// .int8 or .int16; `linear` passes one product, `linearShared` several): the rows of `x` are
 /// quantized once per kind (tokens split between threads), then every product runs in one parallel
-/// section with its rows split between threads, as `integerProduct` does for one product.
-private func sharedIntegerProducts(
+/// section with its rows split between threads (miik_matmul_q8 / miik_matmul_q16).
+private func integerProducts(
     _ x: UnsafePointer<Float>, _ n: Int, cols: Int,
     _ products: [(w: WeightMatrix, y: UnsafeMutablePointer<Float>, fast: FastActivations)],
     _ kinds: [ProductActivations], pool: ThreadPool, scratch: KernelScratch

@@ -621,7 +621,7 @@ extension GPTDecoder: LanguageModelNetwork {
         }
         return all
     }
-    /// Keys and values, every layer: [n_layer, 2, n_embd], float32 (precise) or fp16 (fast).
+    /// Keys and values, every layer: [n_layer, 2, n_embd], in `format`.
     public func kvCacheBytesPerToken(format: KVFormat) -> Int { 2 * config.nLayer * config.nEmbd * format.bytes }
     public var shapeSummary: [(String, String)] {
         let c = config

@@ -411,7 +411,7 @@ extension LlamaDecoder: LanguageModelNetwork {
     public var vocabSize: Int { config.nVocab }
     public var contextLength: Int { config.contextLength }
     public var weightMatrices: [WeightMatrix] { matrices }
-    /// Keys and values, float32, every layer: [n_layer, 2, kv_dim].
+    /// Keys and values, every layer: [n_layer, 2, kv_dim], in `format`.
     public func kvCacheBytesPerToken(format: KVFormat) -> Int { 2 * config.nLayer * config.kvDim * format.bytes }
     public var shapeSummary: [(String, String)] {
         let c = config

@@ -1,4 +1,3 @@
-import MIIKernels
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -18,13 +18,12 @@ public enum KVFormat: String, Sendable, CaseIterable {
 }
 
 /// One sequence's keys and values: [n_layer, max_context, width] each, in `format` (fixed when the
-/// cache is made, from the session's precision mode). Pages are allocated lazily (calloc), so unused
+/// cache is made: the session's choice, by default from its precision mode). Pages are allocated lazily (calloc), so unused
 /// context costs no resident memory. Float staging rows [batch, width] hold an fp16 cache's new keys
 /// and values until `store` converts them in (a float cache takes them in place and never touches its
 /// staging pages).
 final class KVCache {
     let format: KVFormat
-    let layers: Int
     let maxContext: Int
     /// Floats per position and layer (kv_dim; n_embd for the GPT family).
     let width: Int
@@ -35,7 +34,6 @@ final class KVCache {
 
     init(layers: Int, maxContext: Int, width: Int, batch: Int, format: KVFormat) throws {
         self.format = format
-        self.layers = layers
         self.maxContext = maxContext
         self.width = width
         let (positions, o1) = layers.multipliedReportingOverflow(by: maxContext)
